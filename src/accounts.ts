@@ -1,0 +1,215 @@
+/**
+ * The single write path for account JWTs: every change (HTTP, NATS, file watch, sync) is
+ * validated once, ordered by `iat`, stored once and announced once on the change feed.
+ */
+import { AccountServerError } from "./errors.js";
+import { decodeAccountJwt, peekClaims, type AccountClaims, type DecodedJwt } from "./jwt/decode.js";
+import { isPublicKey } from "./jwt/nkey.js";
+import type { Trust } from "./jwt/trust.js";
+import { validateAccountClaims } from "./jwt/validate.js";
+import type { Logger } from "./log.js";
+import type { JwtStore, StoredJwt } from "./store/types.js";
+
+/** Where a change came from; used in logs, metrics and to pick the rules that apply. */
+export type ChangeSource = "http" | "nats" | "file" | "sync" | "primary";
+
+export interface AccountChange {
+  readonly key: string;
+  /** The new JWT, or undefined when it was removed. */
+  readonly entry: StoredJwt | undefined;
+  readonly previous: StoredJwt | undefined;
+  readonly source: ChangeSource;
+  /** `jti` of the new JWT ("" when removed). */
+  readonly jti: string;
+}
+
+export interface AcceptResult {
+  /** False when the same JWT (same bytes or same `jti`) was already stored. */
+  readonly changed: boolean;
+  readonly entry: StoredJwt;
+}
+
+/** What a GET needs, derived once per stored entry. */
+export interface AccountView {
+  readonly entry: StoredJwt;
+  /** `"<jti>"`, or undefined when the stored JWT does not decode. */
+  readonly etag: string | undefined;
+  /** Expiry in unix seconds, 0 = never. */
+  readonly exp: number;
+  /** False when the stored JWT fails signature or account-claim decoding. */
+  readonly valid: boolean;
+}
+
+export interface AccountRegistryOptions {
+  readonly store: JwtStore;
+  readonly trust: Trust;
+  readonly log: Logger;
+  /** Wall clock in milliseconds. */
+  readonly now?: () => number;
+  /** Served when the store has no JWT for the system account. */
+  readonly systemAccountJwt?: string;
+}
+
+type Listener = (change: AccountChange) => void;
+
+export class AccountRegistry {
+  readonly store: JwtStore;
+  private trust: Trust;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly listeners: Listener[] = [];
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly views = new WeakMap<StoredJwt, AccountView>();
+  private systemAccount: StoredJwt | undefined;
+
+  constructor(opts: AccountRegistryOptions) {
+    this.store = opts.store;
+    this.trust = opts.trust;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.setSystemAccountJwt(opts.systemAccountJwt);
+  }
+
+  /** Swap the trust list (operator reload). */
+  setTrust(trust: Trust): void {
+    this.trust = trust;
+  }
+
+  setSystemAccountJwt(jwt: string | undefined): void {
+    if (jwt === undefined) {
+      this.systemAccount = undefined;
+      return;
+    }
+    const sub = peekClaims(jwt)?.sub ?? "";
+    this.systemAccount = { key: sub, jwt, hash: Buffer.alloc(32) };
+  }
+
+  /** Subscribe to the change feed; listeners run synchronously after the store is durable. */
+  onChange(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The JWT served for `key`: the store's, else the configured system account. */
+  get(key: string): StoredJwt | undefined {
+    const e = this.store.get(key);
+    if (e) return e;
+    return this.systemAccount?.key === key ? this.systemAccount : undefined;
+  }
+
+  /** GET view of `key`, computed once per stored JWT (no decode or signature check per request). */
+  view(key: string): AccountView | undefined {
+    const entry = this.get(key);
+    if (!entry) return undefined;
+    let v = this.views.get(entry);
+    if (!v) {
+      try {
+        const d = decodeAccountJwt(entry.jwt);
+        v = { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true };
+      } catch {
+        v = { entry, etag: undefined, exp: 0, valid: false };
+      }
+      this.views.set(entry, v);
+    }
+    return v;
+  }
+
+  /**
+   * Validate and store an account JWT. `key` is the key the caller addressed (URL path, subject
+   * token); it must equal the claim subject. Throws AccountServerError for every refusal.
+   */
+  async accept(
+    jwt: string,
+    opts: { source: ChangeSource; key?: string },
+  ): Promise<AcceptResult> {
+    if (!this.store.writable && opts.source !== "file") throw new AccountServerError("READ_ONLY");
+    const decoded = this.check(jwt, opts.key);
+    return this.serialized(decoded.sub, () => this.store_(decoded, opts.source));
+  }
+
+  /** Every check of a POST, in the legacy order, up to (not including) ordering. */
+  check(jwt: string, key?: string): DecodedJwt<AccountClaims> {
+    const d = decodeAccountJwt(jwt);
+    if (key !== undefined && key !== d.sub) {
+      throw new AccountServerError("KEY_MISMATCH", { reason: `${key} vs ${d.sub}` });
+    }
+    if (!isPublicKey(d.iss, "account") && !isPublicKey(d.iss, "operator")) {
+      throw new AccountServerError("BAD_ISSUER", { reason: d.iss });
+    }
+    if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_SUBJECT", { reason: d.sub });
+    if (!isPublicKey(d.iss, "operator")) {
+      throw new AccountServerError(d.iss === d.sub ? "SIGNING_NOT_ENABLED" : "ISSUER_NOT_OPERATOR", {
+        reason: `issuer ${d.iss}`,
+      });
+    }
+    if (!this.trust.isTrusted(d.iss)) {
+      throw new AccountServerError("UNTRUSTED_ISSUER", { reason: `issuer ${d.iss}` });
+    }
+    const issues = validateAccountClaims(d, Math.floor(this.now() / 1000));
+    if (issues.some((i) => i.blocking || i.timeCheck)) {
+      throw new AccountServerError("VALIDATION_FAILED", {
+        details: issues.map((i) => i.description),
+        reason: issues.map((i) => i.description).join("; "),
+      });
+    }
+    return d;
+  }
+
+  private async store_(d: DecodedJwt<AccountClaims>, source: ChangeSource): Promise<AcceptResult> {
+    const previous = this.store.get(d.sub);
+    if (previous) {
+      if (previous.jwt === d.token) return { changed: false, entry: previous };
+      const old = peekClaims(previous.jwt);
+      // An undecodable stored file is replaced; otherwise the newer `iat` wins and an equal
+      // `iat` with another `jti` replaces (nsc stamps whole seconds, edits share an `iat`).
+      if (old) {
+        if (old.jti === d.jti) return { changed: false, entry: previous };
+        if (old.iat > d.iat) {
+          throw new AccountServerError("OLDER_JWT", {
+            reason: `stored iat ${old.iat} > uploaded iat ${d.iat}`,
+          });
+        }
+      }
+    }
+    let entry: StoredJwt;
+    try {
+      entry = await this.store.put(d.sub, d.token);
+    } catch (err) {
+      throw new AccountServerError("SAVE_FAILED", { reason: (err as Error).message, cause: err });
+    }
+    this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true });
+    this.emit({ key: d.sub, entry, previous, source, jti: d.jti });
+    return { changed: true, entry };
+  }
+
+  /** Forget `key` (file removed from a read-only directory, expiry). */
+  async remove(key: string, source: ChangeSource): Promise<void> {
+    await this.serialized(key, async () => {
+      const previous = this.store.get(key);
+      if (!previous) return;
+      await this.store.remove(key);
+      this.emit({ key, entry: undefined, previous, source, jti: "" });
+    });
+  }
+
+  private emit(change: AccountChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log.error(`change listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Run `fn` after every earlier operation on the same key (ordering needs a stable "previous"). */
+  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+}

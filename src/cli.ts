@@ -1,0 +1,142 @@
+/**
+ * Command-line entry: flags and config file → Config, logger, server start, signal handling.
+ * Wiring only; every behaviour lives in the modules it calls.
+ */
+import { resolve } from "node:path";
+import { applyFlags, FlagError, parseFlags, USAGE, type Flags } from "./config/flags.js";
+import { ConfigError, loadConfigFile } from "./config/schema.js";
+import { ConfParseError } from "./config/parser.js";
+import { defaultConfig, type Config } from "./config/types.js";
+import { createLogger, type Logger } from "./log.js";
+import { AccountServer, StartupError } from "./server.js";
+import { VERSION } from "./version.js";
+
+export interface CliIO {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+}
+
+const defaultIO: CliIO = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+/** Config from defaults, the file named by -c, then the flags (each overrides only its key). */
+function buildConfig(flags: Flags): { config: Config; warnings: string[] } {
+  let config = defaultConfig();
+  let warnings: string[] = [];
+  if (flags.configFile !== undefined) {
+    ({ config, warnings } = loadConfigFile(flags.configFile));
+  }
+  return { config: applyFlags(config, flags), warnings };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ConfigError || err instanceof ConfParseError || err instanceof FlagError) return err.message;
+  if (err instanceof StartupError) return err.message;
+  return (err as Error)?.stack ?? String(err);
+}
+
+/**
+ * Run the server until a signal stops it. Resolves with the process exit code:
+ * 0 after SIGINT/SIGTERM, 1 for configuration or startup errors, 2 for bad flags.
+ */
+export async function main(argv: readonly string[], io: CliIO = defaultIO): Promise<number> {
+  let flags: Flags;
+  try {
+    flags = parseFlags([...argv]);
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    io.stdout(`nats-account-server version ${VERSION}\n`);
+    return 0;
+  }
+
+  let built: { config: Config; warnings: string[] };
+  try {
+    built = buildConfig(flags);
+  } catch (err) {
+    io.stderr(`error loading configuration: ${describe(err)}\n`);
+    return 1;
+  }
+  const { config } = built;
+  const log = createLogger(config.logging);
+  if (flags.configFile !== undefined) log.info(`loading configuration from "${resolve(flags.configFile)}"`);
+  for (const w of built.warnings) log.warn(w);
+  if (config.store.nsc !== undefined || config.primary !== undefined) {
+    log.error(
+      `${config.store.nsc !== undefined ? "the nsc store (-nsc, store.nsc)" : "replica mode (-primary, primary)"} ` +
+        "is not available in this version; use a store directory and nsc push",
+    );
+    return 1;
+  }
+
+  let server: AccountServer;
+  try {
+    server = await AccountServer.start({ config, log });
+  } catch (err) {
+    log.error(describe(err));
+    return 1;
+  }
+  if (flags.dump) log.info(`effective configuration:\n${JSON.stringify(config, null, 2)}`);
+  return waitForSignals(server, flags, log);
+}
+
+function waitForSignals(server: AccountServer, flags: Flags, log: Logger): Promise<number> {
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (name: string): void => {
+      if (stopping) {
+        log.warn(`received ${name} again, exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      log.info(`received ${name}, shutting down`);
+      process.off("SIGHUP", onHup);
+      server.stop().then(
+        () => resolveExit(0),
+        (err: unknown) => {
+          log.error(`error while stopping: ${describe(err)}`);
+          resolveExit(1);
+        },
+      );
+    };
+    const onHup = (): void => {
+      log.info("received sig-hup, reloading configuration");
+      let next: Config;
+      try {
+        next = buildConfig(flags).config;
+      } catch (err) {
+        log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
+        return;
+      }
+      server.reload(next).catch((err: unknown) => {
+        log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
+      });
+    };
+    process.on("SIGINT", () => stop("sig-interrupt"));
+    process.on("SIGTERM", () => stop("sig-term"));
+    process.on("SIGHUP", onHup);
+  });
+}
+
+/** Entry used by the `nats-account-server` launcher. */
+export function run(argv: readonly string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+      // Nothing else should keep the loop alive once main is done; do not wait for stragglers.
+      setImmediate(() => process.exit(code));
+    },
+    (err: unknown) => {
+      process.stderr.write(`${describe(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

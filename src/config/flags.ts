@@ -1,0 +1,196 @@
+/**
+ * Command-line flags in Go `flag` syntax (`-x v`, `--x v`, `-x=v`, bare booleans) and how they
+ * override the loaded configuration: each flag replaces only the one setting it names.
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import type { Config } from "./types.js";
+import { expandTilde } from "./schema.js";
+
+export interface Flags {
+  configFile?: string;
+  dir?: string;
+  operator?: string;
+  nats?: string;
+  creds?: string;
+  hostPort?: string;
+  primary?: string;
+  nsc?: string;
+  readOnly?: boolean;
+  debug?: boolean;
+  trace?: boolean;
+  dump?: boolean;
+  help?: boolean;
+  version?: boolean;
+}
+
+/** A command line that cannot be understood; callers exit with code 2 as Go's flag package does. */
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FlagError";
+  }
+}
+
+interface FlagSpec {
+  readonly name: string;
+  /** Placeholder shown in the usage text; absent for booleans. */
+  readonly arg?: string;
+  readonly help: string;
+  readonly set: (flags: Flags, value: string | boolean) => void;
+}
+
+/** `~` expansion and absolute paths, so later changes of working directory do not matter. */
+function absPath(p: string): string {
+  const expanded = expandTilde(p);
+  return isAbsolute(expanded) ? expanded : resolve(process.cwd(), expanded);
+}
+
+const str = (v: string | boolean): string => String(v);
+const bool = (v: string | boolean): boolean => v === true;
+
+const SPECS: readonly FlagSpec[] = [
+  { name: "c", arg: "file", help: "configuration file", set: (f, v) => (f.configFile = absPath(str(v))) },
+  { name: "dir", arg: "path", help: "directory store path (sets store.dir only)", set: (f, v) => (f.dir = absPath(str(v))) },
+  { name: "operator", arg: "path", help: "operator JWT file", set: (f, v) => (f.operator = absPath(str(v))) },
+  { name: "nats", arg: "url", help: "NATS server URL(s), comma separated; replaces nats.servers", set: (f, v) => (f.nats = str(v)) },
+  { name: "creds", arg: "file", help: "credentials file of a system-account user", set: (f, v) => (f.creds = absPath(str(v))) },
+  {
+    name: "hp",
+    arg: "host:port",
+    help: "HTTP bind address; ':9090' listens on all interfaces",
+    set: (f, v) => {
+      parseHostPort(str(v));
+      f.hostPort = str(v);
+    },
+  },
+  { name: "primary", arg: "url", help: "account server to import JWTs from at startup", set: (f, v) => (f.primary = str(v)) },
+  { name: "nsc", arg: "folder", help: "nsc operator folder (removed feature)", set: (f, v) => (f.nsc = absPath(str(v))) },
+  { name: "ro", help: "read-only store (removed feature)", set: (f, v) => (f.readOnly = bool(v)) },
+  { name: "D", help: "enable debug logging", set: (f, v) => (f.debug = bool(v)) },
+  { name: "V", help: "enable trace logging", set: (f, v) => (f.trace = bool(v)) },
+  {
+    name: "DV",
+    help: "enable debug and trace logging",
+    set: (f, v) => {
+      f.debug = bool(v);
+      f.trace = bool(v);
+    },
+  },
+  { name: "dump", help: "log the effective configuration after startup", set: (f, v) => (f.dump = bool(v)) },
+  { name: "h", help: "show this help", set: (f, v) => (f.help = bool(v)) },
+  { name: "help", help: "show this help", set: (f, v) => (f.help = bool(v)) },
+  { name: "version", help: "print the version and exit", set: (f, v) => (f.version = bool(v)) },
+];
+
+const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(SPECS.map((s) => [s.name, s]));
+
+export const USAGE: string = [
+  "Usage: nats-account-server [options]",
+  "",
+  "Options:",
+  ...SPECS.map((s) => {
+    const left = `-${s.name}${s.arg ? ` <${s.arg}>` : ""}`;
+    return `  ${left.padEnd(22)}${s.help}`;
+  }),
+  "",
+  "Flags may be written -x value, --x value, -x=value or --x=value; booleans as -x or -x=false.",
+  "",
+].join("\n");
+
+/** Go's strconv.ParseBool spellings. */
+function parseGoBool(name: string, text: string): boolean {
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(text)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(text)) return false;
+  throw new FlagError(`invalid boolean value "${text}" for -${name}`);
+}
+
+export function parseFlags(argv: string[]): Flags {
+  const flags: Flags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") {
+      if (i + 1 < argv.length) throw new FlagError(`unexpected argument "${argv[i + 1]}"`);
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      // Go would silently ignore it; a stray word is usually a forgotten -c.
+      throw new FlagError(`unexpected argument "${arg}"`);
+    }
+    const body = arg.startsWith("--") ? arg.slice(2) : arg.slice(1);
+    if (body === "" || body.startsWith("-") || body.startsWith("=")) {
+      throw new FlagError(`bad flag syntax: ${arg}`);
+    }
+    const eq = body.indexOf("=");
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const inline = eq >= 0 ? body.slice(eq + 1) : undefined;
+    const spec = BY_NAME.get(name);
+    if (!spec) throw new FlagError(`flag provided but not defined: -${name}`);
+
+    if (spec.arg === undefined) {
+      spec.set(flags, inline === undefined ? true : parseGoBool(name, inline));
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`);
+      value = argv[++i] ?? "";
+    }
+    spec.set(flags, value);
+  }
+  return flags;
+}
+
+/**
+ * Splits `host:port` like Go's net.SplitHostPort: `[v6]:port` brackets, empty host = all
+ * interfaces, and the port must be numeric.
+ */
+export function parseHostPort(hp: string): { host: string; port: number } {
+  const fail = (why: string): never => {
+    throw new FlagError(`error parsing hostport: ${why} (in "${hp}")`);
+  };
+  let host: string;
+  let portText: string;
+  if (hp.startsWith("[")) {
+    const close = hp.indexOf("]");
+    if (close < 0) return fail("missing ']' in address");
+    host = hp.slice(1, close);
+    const rest = hp.slice(close + 1);
+    if (!rest.startsWith(":")) return fail("missing port in address");
+    portText = rest.slice(1);
+  } else {
+    const colon = hp.lastIndexOf(":");
+    if (colon < 0) return fail("missing port in address");
+    host = hp.slice(0, colon);
+    if (host.includes(":")) return fail("too many colons in address (put IPv6 hosts in brackets)");
+    portText = hp.slice(colon + 1);
+  }
+  if (!/^\d+$/.test(portText)) return fail(`invalid port "${portText}"`);
+  const port = Number(portText);
+  if (port > 65535) return fail(`port ${port} is out of range`);
+  return { host, port };
+}
+
+export function applyFlags(config: Config, flags: Flags): Config {
+  let c: Config = config;
+  if (flags.dir !== undefined) c = { ...c, store: { ...c.store, dir: flags.dir } };
+  if (flags.nsc !== undefined) c = { ...c, store: { ...c.store, nsc: flags.nsc } };
+  if (flags.readOnly !== undefined) c = { ...c, store: { ...c.store, readonly: flags.readOnly } };
+  if (flags.operator !== undefined) c = { ...c, operatorJwtPath: flags.operator };
+  if (flags.primary !== undefined) c = { ...c, primary: flags.primary };
+  if (flags.nats !== undefined) {
+    const servers = flags.nats
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+    c = { ...c, nats: { ...c.nats, servers } };
+  }
+  if (flags.creds !== undefined) c = { ...c, nats: { ...c.nats, userCredentials: flags.creds } };
+  if (flags.hostPort !== undefined) {
+    const { host, port } = parseHostPort(flags.hostPort);
+    c = { ...c, http: { ...c.http, host, port } };
+  }
+  if (flags.debug !== undefined) c = { ...c, logging: { ...c.logging, debug: flags.debug } };
+  if (flags.trace !== undefined) c = { ...c, logging: { ...c.logging, trace: flags.trace } };
+  return c;
+}

@@ -1,0 +1,104 @@
+/**
+ * The server's typed settings and their defaults: the single shape that the config file,
+ * the command-line flags and the code all agree on. Durations are milliseconds.
+ */
+
+export interface TlsFiles {
+  /** PEM certificate file. */
+  readonly cert?: string;
+  /** PEM private key file. */
+  readonly key?: string;
+  /** PEM CA file (trust roots). */
+  readonly root?: string;
+}
+
+export interface LoggingConfig {
+  readonly time: boolean;
+  readonly debug: boolean;
+  readonly trace: boolean;
+  readonly colors: boolean;
+  readonly pid: boolean;
+  /** One JSON object per line instead of the nats-server text format. */
+  readonly json: boolean;
+}
+
+export interface HttpConfig {
+  /** Bind host; empty string means all interfaces. */
+  readonly host: string;
+  /** Bind port; 0 picks a free one. */
+  readonly port: number;
+  /** ms allowed to receive a whole request (headers and body). */
+  readonly readTimeout: number;
+  /** ms allowed to send a response. */
+  readonly writeTimeout: number;
+  /** Largest accepted request body, in bytes. */
+  readonly maxBodyBytes: number;
+  readonly tls: TlsFiles;
+}
+
+export interface NatsConfig {
+  /** NATS URLs; empty means no NATS connection at all. */
+  readonly servers: readonly string[];
+  /** ms for one connection attempt. */
+  readonly connectTimeout: number;
+  /** ms between reconnect attempts (also the startup retry period). */
+  readonly reconnectWait: number;
+  /** -1 = retry forever. */
+  readonly maxReconnects: number;
+  readonly tls: TlsFiles;
+  /** .creds file of a system-account user. */
+  readonly userCredentials?: string;
+}
+
+export interface StoreConfig {
+  /** Directory store path; absent means the memory store. */
+  readonly dir?: string;
+  /** `<dir>/<last 2 chars>/<KEY>.jwt` layout. */
+  readonly shard: boolean;
+  /** Serve a directory maintained by someone else; POST is refused, file changes are announced. */
+  readonly readonly: boolean;
+  /** ms between expiry sweeps; 0 means the 60 s default. */
+  readonly cleanupInterval: number;
+  /** nsc operator folder (read-only view). */
+  readonly nsc?: string;
+}
+
+export interface Config {
+  readonly operatorJwtPath?: string;
+  readonly systemAccountJwtPath?: string;
+  readonly signRequestSubject?: string;
+  /** ms; also the timeout of NATS lookups made on an HTTP miss. */
+  readonly signRequestTimeout: number;
+  readonly primary?: string;
+  readonly replicationTimeout: number;
+  readonly maxReplicationPack: number;
+  readonly logging: LoggingConfig;
+  readonly http: HttpConfig;
+  readonly nats: NatsConfig;
+  readonly store: StoreConfig;
+}
+
+export function defaultConfig(): Config {
+  return {
+    signRequestTimeout: 1000,
+    replicationTimeout: 5000,
+    maxReplicationPack: 10000,
+    logging: { time: true, debug: false, trace: false, colors: true, pid: false, json: false },
+    http: {
+      host: "localhost",
+      port: 9090,
+      readTimeout: 5000,
+      writeTimeout: 5000,
+      maxBodyBytes: 1024 * 1024,
+      tls: {},
+    },
+    nats: {
+      servers: [],
+      connectTimeout: 5000,
+      reconnectWait: 1000,
+      maxReconnects: -1,
+      tls: {},
+    },
+    store: { shard: false, readonly: false, cleanupInterval: 0 },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * One error type for everything the server refuses or fails at, with a closed set of codes.
+ * The table below is the only place that maps a code to an HTTP status and its legacy phrase.
+ */
+
+/** Every reason a request, message or file can be refused. */
+export type ErrorCode =
+  // request shape
+  | "BAD_JWT"
+  | "KEY_MISMATCH"
+  | "BAD_ISSUER"
+  | "BAD_SUBJECT"
+  | "SIGNING_NOT_ENABLED"
+  | "ISSUER_NOT_OPERATOR"
+  | "UNTRUSTED_ISSUER"
+  | "VALIDATION_FAILED"
+  | "OLDER_JWT"
+  | "READ_ONLY"
+  | "BODY_TOO_LARGE"
+  | "BAD_REQUEST"
+  // lookups
+  | "NOT_FOUND"
+  | "JTI_UNSUPPORTED"
+  | "LOAD_FAILED"
+  // server side
+  | "SAVE_FAILED"
+  | "NOTIFY_FAILED"
+  | "INTERNAL";
+
+/** How an error body is written (legacy section 2.12). */
+export type BodyStyle = "text" | "http-error";
+
+interface ErrorSpec {
+  readonly status: number;
+  readonly phrase: string;
+  readonly style: BodyStyle;
+}
+
+/** code → HTTP status, legacy phrase and body style. */
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
+  BAD_JWT: { status: 400, phrase: "bad JWT in request", style: "text" },
+  KEY_MISMATCH: { status: 400, phrase: "pub keys don't match", style: "text" },
+  BAD_ISSUER: { status: 400, phrase: "bad JWT Issuer in request", style: "text" },
+  BAD_SUBJECT: { status: 400, phrase: "bad JWT Subject in request", style: "text" },
+  SIGNING_NOT_ENABLED: { status: 400, phrase: "Signing service not enabled", style: "text" },
+  ISSUER_NOT_OPERATOR: { status: 400, phrase: "Bad JWT Issuer in request", style: "text" },
+  UNTRUSTED_ISSUER: { status: 400, phrase: "untrusted issuer in request", style: "text" },
+  VALIDATION_FAILED: {
+    status: 400,
+    phrase: "the account JWT could not be updated because of validation issues:",
+    style: "http-error",
+  },
+  OLDER_JWT: {
+    status: 409,
+    phrase: "a newer JWT is already stored for this account",
+    style: "text",
+  },
+  READ_ONLY: {
+    status: 405,
+    phrase:
+      "this account server is read-only: its store is maintained outside the server; push to a writable account server instead",
+    style: "text",
+  },
+  BODY_TOO_LARGE: { status: 413, phrase: "request body too large", style: "text" },
+  BAD_REQUEST: { status: 400, phrase: "bad request", style: "text" },
+  NOT_FOUND: { status: 404, phrase: "no matching account JWT", style: "text" },
+  JTI_UNSUPPORTED: { status: 501, phrase: "lookup by jti is no longer supported", style: "text" },
+  LOAD_FAILED: { status: 500, phrase: "error loading JWT", style: "text" },
+  SAVE_FAILED: { status: 500, phrase: "error saving JWT", style: "text" },
+  NOTIFY_FAILED: { status: 500, phrase: "error sending notification of change", style: "text" },
+  INTERNAL: { status: 500, phrase: "internal server error", style: "text" },
+};
+
+export interface AccountServerErrorOptions {
+  /** Lines listed under the phrase (validation issues). */
+  readonly details?: readonly string[];
+  /** Extra text for logs only; never sent to clients. */
+  readonly reason?: string;
+  /** Replaces the table phrase in the body (e.g. a precise 400 for a bad parameter). */
+  readonly phrase?: string;
+  readonly cause?: unknown;
+}
+
+/** The one error class thrown for refusals; `code` says why. */
+export class AccountServerError extends Error {
+  readonly code: ErrorCode;
+  readonly details: readonly string[];
+  readonly reason: string | undefined;
+  readonly phrase: string;
+
+  constructor(code: ErrorCode, opts: AccountServerErrorOptions = {}) {
+    const phrase = opts.phrase ?? ERROR_TABLE[code].phrase;
+    super(opts.reason ? `${phrase} - ${opts.reason}` : phrase, { cause: opts.cause });
+    this.name = "AccountServerError";
+    this.code = code;
+    this.phrase = phrase;
+    this.details = opts.details ?? [];
+    this.reason = opts.reason;
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+
+  /** The body a client sees: the phrase, then one tab-dash line per detail. */
+  body(): string {
+    const lines = [this.phrase, ...this.details.map((d) => `\t - ${d}`)];
+    return lines.join("\n") + "\n";
+  }
+}
+
+export function isAccountServerError(e: unknown): e is AccountServerError {
+  return e instanceof AccountServerError;
+}

@@ -1,0 +1,95 @@
+/**
+ * `/jwt/v1/accounts[/<key>]`: the resolver probe, account fetch (the hot path nats-servers
+ * hit) and upload. GET answers from memory; POST goes through the registry's write path.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { AccountRegistry, AccountView } from "../accounts.js";
+import { AccountServerError } from "../errors.js";
+import type { Notifier } from "../nats/notifier.js";
+import { readBody, send } from "./respond.js";
+import type { RequestContext } from "./router.js";
+
+export interface AccountRoutesOptions {
+  readonly registry: AccountRegistry;
+  readonly notifier: Notifier;
+  readonly maxBodyBytes: number;
+  /** Wall clock in milliseconds. */
+  readonly now: () => number;
+}
+
+const PROBE_HEADERS: OutgoingHttpHeaders = {
+  "Cache-Control": "no-cache, no-store, must-revalidate",
+  Pragma: "no-cache",
+  Expires: "0",
+};
+
+/**
+ * Cache-Control for a JWT: fresh until it expires (never a negative age). A JWT without `exp`
+ * can be replaced at any moment, so caches must revalidate (cheap thanks to the ETag).
+ */
+export function cacheControl(exp: number, nowMs: number): string {
+  if (exp <= 0) return "no-cache";
+  const age = Math.max(0, Math.trunc(exp - nowMs / 1000));
+  return `max-age=${age}, stale-while-revalidate=3600, stale-if-error=3600`;
+}
+
+/** RFC 9110 weak comparison of an If-None-Match header against our ETag. */
+export function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined || header === "") return false;
+  for (let tag of header.split(",")) {
+    tag = tag.trim();
+    if (tag === "*") return true;
+    if (tag.startsWith("W/")) tag = tag.slice(2);
+    if (tag === etag) return true;
+  }
+  return false;
+}
+
+export function accountRoutes(opts: AccountRoutesOptions) {
+  const { registry, notifier, now } = opts;
+
+  function probe(_req: IncomingMessage, res: ServerResponse): void {
+    send(res, 200, { ...PROBE_HEADERS });
+  }
+
+  function getAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+    const key = ctx.params["key"]!;
+    const jti = ctx.query("jti");
+    if (jti !== undefined && jti !== "") throw new AccountServerError("JTI_UNSUPPORTED");
+    const view = registry.view(key);
+    if (!view) throw new AccountServerError("NOT_FOUND", { reason: key });
+    if (ctx.flag("text")) {
+      send(res, 200, { "Content-Type": "text/plain" }, view.entry.jwt);
+      return;
+    }
+    if (!view.valid) throw new AccountServerError("LOAD_FAILED", { reason: "stored JWT does not decode" });
+    serveJwt(req, res, ctx, view);
+  }
+
+  function serveJwt(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, view: AccountView): void {
+    const nowMs = now();
+    if (ctx.flag("check") && view.exp > 0 && view.exp * 1000 < nowMs) {
+      send(res, 404, {});
+      return;
+    }
+    const etag = view.etag!;
+    const headers: OutgoingHttpHeaders = { ETag: etag, "Cache-Control": cacheControl(view.exp, nowMs) };
+    if (ifNoneMatch(req.headers["if-none-match"], etag)) {
+      send(res, 304, headers);
+      return;
+    }
+    if (ctx.flag("notify")) notifier.notify(view.entry.key);
+    headers["Content-Type"] = "application/jwt";
+    send(res, 200, headers, view.entry.jwt);
+  }
+
+  async function postAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const key = ctx.params["key"]!;
+    if (!registry.store.writable) throw new AccountServerError("READ_ONLY");
+    const body = await readBody(req, opts.maxBodyBytes);
+    await registry.accept(body, { source: "http", key });
+    send(res, 200, {});
+  }
+
+  return { probe, getAccount, postAccount };
+}

@@ -1,0 +1,291 @@
+/**
+ * Directory store: `<dir>/<KEY>.jwt`, or `<dir>/<last 2 chars>/<KEY>.jwt` when sharded, the layout
+ * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
+ */
+import { watch as fsWatch, type FSWatcher } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { isPublicKey } from "../jwt/nkey.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
+import {
+  EntryIndex,
+  makeEntry,
+  type ExternalChange,
+  type JwtStore,
+  type StoredJwt,
+} from "./types.js";
+
+export interface DirStoreOptions {
+  readonly dir: string;
+  readonly shard: boolean;
+  /** The directory is maintained by someone else: never write, watch for changes instead. */
+  readonly readonly: boolean;
+  readonly log?: Logger;
+}
+
+const JWT_SUFFIX = ".jwt";
+const TEMP_RE = /^\..+\.tmp$/;
+const FILE_MODE = 0o640;
+const DIR_MODE = 0o750;
+/** How long file events are coalesced before the file is read (editors write in bursts). */
+const SETTLE_MS = 25;
+
+function keyOfFile(name: string): string | undefined {
+  if (!name.endsWith(JWT_SUFFIX)) return undefined;
+  const key = name.slice(0, -JWT_SUFFIX.length);
+  return isPublicKey(key, "account") ? key : undefined;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** Write `data` to `file` so that a crash leaves either the old or the new content, never a mix. */
+export async function writeFileDurable(file: string, data: string): Promise<void> {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "wx", FILE_MODE);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+export class DirStore implements JwtStore {
+  readonly kind = "dir";
+  readonly writable: boolean;
+  private readonly index = new EntryIndex();
+  private readonly log: Logger;
+  private readonly knownDirs = new Set<string>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly pendingFiles = new Map<string, NodeJS.Timeout>();
+  /** stat signature of each indexed file, to tell real edits from touch-only events. */
+  private readonly sigs = new Map<string, string>();
+  private onExternal: ((c: ExternalChange) => void) | undefined;
+  private closed = false;
+
+  private readonly opts: DirStoreOptions;
+
+  constructor(opts: DirStoreOptions) {
+    this.opts = opts;
+    this.writable = !opts.readonly;
+    this.log = opts.log ?? silentLogger;
+  }
+
+  get description(): string {
+    return this.opts.dir;
+  }
+
+  pathOf(key: string): string {
+    return this.opts.shard
+      ? join(this.opts.dir, key.slice(-2), key + JWT_SUFFIX)
+      : join(this.opts.dir, key + JWT_SUFFIX);
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true, mode: DIR_MODE });
+    this.knownDirs.add(this.opts.dir);
+    const files: Array<{ key: string; path: string }> = [];
+    for (const d of await readdir(this.opts.dir, { withFileTypes: true })) {
+      if (this.opts.shard && d.isDirectory() && d.name.length === 2) {
+        const sub = join(this.opts.dir, d.name);
+        this.knownDirs.add(sub);
+        for (const f of await readdir(sub, { withFileTypes: true })) {
+          await this.consider(sub, f.name, f.isFile(), files, d.name);
+        }
+      } else {
+        await this.consider(this.opts.dir, d.name, d.isFile(), files);
+      }
+    }
+    // Read in parallel batches: a large store is dominated by per-file latency.
+    const BATCH = 64;
+    for (let i = 0; i < files.length; i += BATCH) {
+      await Promise.all(
+        files.slice(i, i + BATCH).map(async ({ key, path }) => {
+          const [jwt, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
+          this.sigs.set(key, `${st.mtimeMs}:${st.size}`);
+          this.index.set(makeEntry(key, jwt));
+        }),
+      );
+    }
+  }
+
+  private async consider(
+    dir: string,
+    name: string,
+    isFile: boolean,
+    out: Array<{ key: string; path: string }>,
+    shard?: string,
+  ): Promise<void> {
+    if (!isFile) return;
+    if (TEMP_RE.test(name)) {
+      // Leftover of a write interrupted by a crash: never part of the store.
+      if (this.writable) {
+        await unlink(join(dir, name)).catch(() => {});
+        this.log.debug(`removed leftover temp file ${join(dir, name)}`);
+      }
+      return;
+    }
+    const key = keyOfFile(name);
+    if (!key || (shard !== undefined && !key.endsWith(shard)) || (shard === undefined && this.opts.shard)) {
+      if (!name.endsWith(".jwt.deleted")) this.log.debug(`ignoring ${join(dir, name)}: not in the store layout`);
+      return;
+    }
+    out.push({ key, path: join(dir, name) });
+  }
+
+  get(key: string): StoredJwt | undefined {
+    return this.index.get(key);
+  }
+
+  entries(): IterableIterator<StoredJwt> {
+    return this.index.entries();
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  hash(): Buffer {
+    return this.index.hash();
+  }
+
+  async put(key: string, jwt: string): Promise<StoredJwt> {
+    const entry = makeEntry(key, jwt);
+    if (this.writable) {
+      const file = this.pathOf(key);
+      const dir = dirname(file);
+      if (!this.knownDirs.has(dir)) {
+        await mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await fsyncDir(this.opts.dir);
+        this.knownDirs.add(dir);
+      }
+      await writeFileDurable(file, jwt);
+    }
+    this.index.set(entry);
+    return entry;
+  }
+
+  /** Forget a JWT (and remove its file on a writable store). */
+  async remove(key: string): Promise<void> {
+    if (this.writable) {
+      await unlink(this.pathOf(key)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+      await fsyncDir(dirname(this.pathOf(key)));
+    }
+    this.sigs.delete(key);
+    this.index.delete(key);
+  }
+
+  watch(onChange: (change: ExternalChange) => void): void {
+    // Only a directory maintained by someone else changes behind our back.
+    if (this.writable) return;
+    this.onExternal = onChange;
+    for (const d of this.knownDirs) this.watchDir(d);
+  }
+
+  private watchDir(dir: string): void {
+    if (this.closed || this.watchers.has(dir)) return;
+    try {
+      const w = fsWatch(dir, { persistent: false }, (_event, name) => this.onFsEvent(dir, name));
+      w.on("error", (err) => this.log.error(`watching ${dir} failed: ${err.message}`));
+      this.watchers.set(dir, w);
+    } catch (err) {
+      this.log.error(`cannot watch ${dir}: ${(err as Error).message}`);
+    }
+  }
+
+  private onFsEvent(dir: string, name: string | Buffer | null): void {
+    if (name === null) {
+      void this.rescanDir(dir);
+      return;
+    }
+    const file = name.toString();
+    if (this.opts.shard && dir === this.opts.dir && file.length === 2) {
+      const sub = join(dir, file);
+      this.knownDirs.add(sub);
+      this.watchDir(sub);
+      void this.rescanDir(sub);
+      return;
+    }
+    const key = keyOfFile(file);
+    if (!key || this.pathOf(key) !== join(dir, file)) return;
+    const t = this.pendingFiles.get(key);
+    if (t) clearTimeout(t);
+    this.pendingFiles.set(
+      key,
+      setTimeout(() => {
+        this.pendingFiles.delete(key);
+        void this.checkFile(key);
+      }, SETTLE_MS),
+    );
+  }
+
+  private async rescanDir(dir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    const seen = new Set<string>();
+    for (const n of names) {
+      const key = keyOfFile(n);
+      if (key && this.pathOf(key) === join(dir, n)) {
+        seen.add(key);
+        await this.checkFile(key);
+      }
+    }
+    for (const e of [...this.index.entries()]) {
+      if (dirname(this.pathOf(e.key)) === dir && !seen.has(e.key)) await this.checkFile(e.key);
+    }
+  }
+
+  /** Compare one file with the index and report a difference. */
+  private async checkFile(key: string): Promise<void> {
+    if (this.closed || !this.onExternal) return;
+    const path = this.pathOf(key);
+    let jwt: string | undefined;
+    try {
+      const st = await stat(path);
+      const sig = `${st.mtimeMs}:${st.size}`;
+      if (this.sigs.get(key) === sig && this.index.get(key)) return;
+      jwt = await readFile(path, "utf8");
+      this.sigs.set(key, sig);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
+        this.log.error(`reading ${path} failed: ${(e as Error).message}`);
+        return;
+      }
+      this.sigs.delete(key);
+    }
+    const current = this.index.get(key);
+    if (jwt === undefined ? !current : current?.jwt === jwt) return;
+    this.onExternal({ key, jwt });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    for (const t of this.pendingFiles.values()) clearTimeout(t);
+    this.pendingFiles.clear();
+  }
+}

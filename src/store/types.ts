@@ -1,0 +1,98 @@
+/**
+ * The one interface every JWT store backend implements (memory, directory, later nsc and KV).
+ * Reads are synchronous from memory; writes resolve only once the change is durable.
+ */
+import { createHash } from "node:crypto";
+
+/** A stored JWT. Entries are immutable: a change replaces the object, so caches can key on it. */
+export interface StoredJwt {
+  readonly key: string;
+  /** The JWT exactly as received (nothing added or stripped). */
+  readonly jwt: string;
+  /** SHA-256 of the stored bytes (the pack-sync hash input). */
+  readonly hash: Buffer;
+}
+
+/** A change the store noticed outside the server (file edited on disk, another instance). */
+export interface ExternalChange {
+  readonly key: string;
+  /** The new content, or undefined when the JWT disappeared. */
+  readonly jwt: string | undefined;
+}
+
+export interface JwtStore {
+  /** Short name for logs and health: "memory", "dir". */
+  readonly kind: string;
+  /** Human description for the startup log, e.g. the directory. */
+  readonly description: string;
+  /** False when the content is maintained outside the server (read-only directory, nsc). */
+  readonly writable: boolean;
+  /** Load the index; must be called (and awaited) before anything else. */
+  open(): Promise<void>;
+  get(key: string): StoredJwt | undefined;
+  entries(): IterableIterator<StoredJwt>;
+  readonly size: number;
+  /** XOR of the SHA-256 of every entry (all zeros when empty), kept incrementally. */
+  hash(): Buffer;
+  /**
+   * Store `jwt` under `key`. Resolves after the write is durable. On a store that is not
+   * writable this only updates the in-memory view of content that is already on disk.
+   */
+  put(key: string, jwt: string): Promise<StoredJwt>;
+  /** Forget a JWT (on a writable store, remove it durably). */
+  remove(key: string): Promise<void>;
+  /** Start reporting external changes (no-op for stores that cannot have any). */
+  watch(onChange: (change: ExternalChange) => void): void;
+  close(): Promise<void>;
+}
+
+export function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+export function makeEntry(key: string, jwt: string): StoredJwt {
+  return Object.freeze({ key, jwt, hash: sha256(jwt) });
+}
+
+/** XOR `b` into `acc` in place (adding and removing an entry are the same operation). */
+export function xorInto(acc: Buffer, b: Buffer): void {
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ b[i]!;
+}
+
+/** In-memory index with the incremental hash; the shared core of every backend. */
+export class EntryIndex {
+  private readonly map = new Map<string, StoredJwt>();
+  private readonly xor = Buffer.alloc(32);
+
+  get(key: string): StoredJwt | undefined {
+    return this.map.get(key);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  entries(): IterableIterator<StoredJwt> {
+    return this.map.values();
+  }
+
+  set(entry: StoredJwt): void {
+    const old = this.map.get(entry.key);
+    if (old) xorInto(this.xor, old.hash);
+    xorInto(this.xor, entry.hash);
+    this.map.set(entry.key, entry);
+  }
+
+  delete(key: string): StoredJwt | undefined {
+    const old = this.map.get(key);
+    if (old) {
+      xorInto(this.xor, old.hash);
+      this.map.delete(key);
+    }
+    return old;
+  }
+
+  hash(): Buffer {
+    return Buffer.from(this.xor);
+  }
+}

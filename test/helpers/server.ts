@@ -1,0 +1,59 @@
+/**
+ * Starts our server in-process on a free loopback port with a capturing logger and an optional
+ * injected clock, for HTTP-level tests that need no child process.
+ */
+import { join } from "node:path";
+import { defaultConfig, type Config, type HttpConfig, type NatsConfig, type StoreConfig } from "../../src/config/types.js";
+import { createLogger } from "../../src/log.js";
+import { AccountServer } from "../../src/server.js";
+import type { OperatorSetup } from "./fixtures.js";
+import { tempDir, writeFile } from "./processes.js";
+
+export interface TestServer {
+  readonly server: AccountServer;
+  readonly base: string;
+  readonly logs: string[];
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  /** Operator whose JWT is written to operatorjwtpath; null for none. */
+  readonly operator?: OperatorSetup | null;
+  /** Also configure systemaccountjwtpath with the operator's system account. */
+  readonly systemAccount?: boolean;
+  readonly store?: Partial<StoreConfig>;
+  readonly http?: Partial<HttpConfig>;
+  readonly nats?: Partial<NatsConfig>;
+  readonly now?: () => number;
+  readonly dir?: string;
+}
+
+export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
+  const dir = o.dir ?? tempDir("nas-srv-");
+  const d = defaultConfig();
+  const op = o.operator;
+  const config: Config = {
+    ...d,
+    ...(op ? { operatorJwtPath: writeFile(dir, "op.jwt", op.operatorJwt) } : {}),
+    ...(op && o.systemAccount ? { systemAccountJwtPath: writeFile(dir, "sys.jwt", op.sysJwt) } : {}),
+    logging: { ...d.logging, colors: false, debug: true },
+    http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
+    nats: { ...d.nats, ...(o.nats ?? {}) },
+    store: { ...d.store, ...(o.store ?? {}) },
+  };
+  const logs: string[] = [];
+  const log = createLogger(config.logging, { write: (l) => logs.push(l.trimEnd()), isTTY: false });
+  const server = await AccountServer.start({ config, log, ...(o.now ? { now: o.now } : {}) });
+  return {
+    server,
+    base: `http://127.0.0.1:${server.port}`,
+    logs,
+    dir,
+    stop: () => server.stop(100),
+  };
+}
+
+export function storeDir(t: TestServer, name = "store"): string {
+  return join(t.dir, name);
+}

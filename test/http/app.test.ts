@@ -1,0 +1,301 @@
+/**
+ * HTTP API against an in-process server: status codes, headers and bodies of every endpoint,
+ * including the legacy phrases, conditional requests, HEAD, CORS and router habits.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
+import { accountJwt, createAccount, createOperator, makeOperator, newJti, nowSec } from "../helpers/fixtures.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+
+/** Raw request (fetch follows redirects and hides HEAD details). */
+function raw(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, base);
+    const req = httpRequest(
+      { method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("http - accounts API", () => {
+  const op = makeOperator();
+  const acct = createAccount();
+  const key = acct.getPublicKey();
+  let clock = Date.now();
+  let t: TestServer;
+  let stored: string;
+  let jti: string;
+
+  before(async () => {
+    t = await startServer({ operator: op, systemAccount: true, now: () => clock });
+    jti = newJti();
+    stored = accountJwt(acct, op.signer, { jti });
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${key}`, { "Content-Type": "application/jwt" }, stored);
+    assert.equal(r.status, 200, r.body);
+  });
+  after(() => t.stop());
+
+  it("probe - both paths answer 200 with no-cache headers and an empty body", async () => {
+    for (const p of ["/jwt/v1/accounts", "/jwt/v1/accounts/"]) {
+      const r = await raw(t.base, "GET", p);
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "");
+      assert.equal(r.headers["cache-control"], "no-cache, no-store, must-revalidate");
+      assert.equal(r.headers["pragma"], "no-cache");
+      assert.equal(r.headers["expires"], "0");
+      assert.equal(r.headers["content-type"], undefined);
+    }
+  });
+
+  it("get - a stored account: 200 application/jwt, ETag, Cache-Control, exact body", async () => {
+    const r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, stored);
+    assert.equal(r.headers["content-type"], "application/jwt");
+    assert.equal(r.headers["etag"], `"${jti}"`);
+    assert.equal(r.headers["cache-control"], "no-cache");
+    assert.equal(r.headers["content-length"], String(stored.length));
+  });
+
+  it("get - HEAD mirrors GET without a body", async () => {
+    const r = await raw(t.base, "HEAD", `/jwt/v1/accounts/${key}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "");
+    assert.equal(r.headers["etag"], `"${jti}"`);
+    assert.equal(r.headers["content-length"], String(stored.length));
+  });
+
+  it("get - unknown and invalid keys answer 404 with the legacy phrase", async () => {
+    for (const k of [createAccount().getPublicKey(), "NOTAKEY", "..%2F..%2Fetc%2Fpasswd"]) {
+      const r = await raw(t.base, "GET", `/jwt/v1/accounts/${k}`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body, "no matching account JWT\n");
+      assert.equal(r.headers["content-type"], "text/plain");
+    }
+  });
+
+  it("get - the configured system account is served when the store lacks it", async () => {
+    const r = await raw(t.base, "GET", `/jwt/v1/accounts/${op.sys.getPublicKey()}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, op.sysJwt);
+  });
+
+  it("get - If-None-Match: exact, list, weak and * answer 304 with ETag and Cache-Control", async () => {
+    for (const inm of [`"${jti}"`, `"x", "${jti}"`, `W/"${jti}"`, "*"]) {
+      const r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`, { "If-None-Match": inm });
+      assert.equal(r.status, 304, inm);
+      assert.equal(r.body, "");
+      assert.equal(r.headers["etag"], `"${jti}"`);
+      assert.ok(r.headers["cache-control"]);
+    }
+    const miss = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`, { "If-None-Match": `"${jti}x"` });
+    assert.equal(miss.status, 200);
+  });
+
+  it("get - text=true serves the raw JWT as text/plain; jti answers 501", async () => {
+    const r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}?text=TRUE`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.equal(r.body, stored);
+    const off = await raw(t.base, "GET", `/jwt/v1/accounts/${key}?text=1`);
+    assert.equal(off.headers["content-type"], "application/jwt");
+    const j = await raw(t.base, "GET", `/jwt/v1/accounts/${key}?jti=abc`);
+    assert.equal(j.status, 501);
+    assert.equal(j.body, "lookup by jti is no longer supported\n");
+  });
+
+  it("get - Cache-Control counts down to exp, never below 0; check=true hides expired JWTs", async () => {
+    const other = createAccount();
+    const exp = Math.floor(clock / 1000) + 100;
+    const jwt = accountJwt(other, op.signer, { exp });
+    assert.equal((await raw(t.base, "POST", `/jwt/v1/accounts/${other.getPublicKey()}`, {}, jwt)).status, 200);
+    let r = await raw(t.base, "GET", `/jwt/v1/accounts/${other.getPublicKey()}`);
+    const age = Number(/max-age=(\d+),/.exec(String(r.headers["cache-control"]))![1]);
+    assert.ok(age > 95 && age <= 100, String(age));
+    assert.match(String(r.headers["cache-control"]), /stale-while-revalidate=3600, stale-if-error=3600/);
+    const saved = clock;
+    clock += 200_000;
+    try {
+      r = await raw(t.base, "GET", `/jwt/v1/accounts/${other.getPublicKey()}`);
+      assert.equal(r.status, 200);
+      assert.match(String(r.headers["cache-control"]), /^max-age=0,/);
+      r = await raw(t.base, "GET", `/jwt/v1/accounts/${other.getPublicKey()}?check=true`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body, "");
+    } finally {
+      clock = saved;
+    }
+  });
+
+  it("post - every refusal answers its status and phrase and stores nothing", async () => {
+    const fresh = createAccount();
+    const fk = fresh.getPublicKey();
+    const now = Math.floor(clock / 1000);
+    const cases: Array<[string, string, string, number, string | RegExp]> = [
+      ["empty body", fk, "", 400, "bad JWT in request\n"],
+      ["garbage", fk, "a.b.c", 400, "bad JWT in request\n"],
+      ["wrong key", key, accountJwt(fresh, op.signer), 400, "pub keys don't match\n"],
+      ["user key in path", createAccount().getPublicKey(), accountJwt(fresh, op.signer), 400, "pub keys don't match\n"],
+      ["foreign operator", fk, accountJwt(fresh, createOperator()), 400, "untrusted issuer in request\n"],
+      ["self-signed", fk, accountJwt(fresh, fresh), 400, "Signing service not enabled\n"],
+      ["signed by another account", fk, accountJwt(fresh, createAccount()), 400, "Bad JWT Issuer in request\n"],
+      ["expired", fk, accountJwt(fresh, op.signer, { exp: now - 5 }), 400, /\n\t - .*expired/],
+      ["not yet valid", fk, accountJwt(fresh, op.signer, { nbf: now + 600 }), 400, /\n\t - .*not yet valid/],
+    ];
+    for (const [name, path, body, status, phrase] of cases) {
+      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${path}`, { "Content-Type": "application/jwt" }, body);
+      assert.equal(r.status, status, `${name}: ${r.body}`);
+      if (typeof phrase === "string") assert.equal(r.body, phrase, name);
+      else assert.match(r.body, phrase, name);
+    }
+    const v = await raw(t.base, "POST", `/jwt/v1/accounts/${fk}`, {}, accountJwt(fresh, op.signer, { exp: now - 5 }));
+    assert.equal(v.headers["content-type"], "text/plain; charset=utf-8");
+    assert.equal(v.headers["x-content-type-options"], "nosniff");
+    assert.match(v.body, /^the account JWT could not be updated because of validation issues:\n/);
+    assert.equal((await raw(t.base, "GET", `/jwt/v1/accounts/${fk}`)).status, 404);
+  });
+
+  it("post - iat ordering: older 409, equal iat with another jti replaces, same jti is a no-op", async () => {
+    const x = createAccount();
+    const xk = x.getPublicKey();
+    const iat = nowSec();
+    const v1 = accountJwt(x, op.signer, { iat, name: "v1" });
+    const v2 = accountJwt(x, op.signer, { iat, name: "v2" });
+    const old = accountJwt(x, op.signer, { iat: iat - 10, name: "old" });
+    const v2again = accountJwt(x, op.signer, { iat: iat - 20, jti: JSON.parse(Buffer.from(v2.split(".")[1]!, "base64url").toString()).jti });
+    assert.equal((await raw(t.base, "POST", `/jwt/v1/accounts/${xk}`, {}, v1)).status, 200);
+    assert.equal((await raw(t.base, "POST", `/jwt/v1/accounts/${xk}`, {}, v2)).status, 200);
+    assert.equal((await raw(t.base, "GET", `/jwt/v1/accounts/${xk}`)).body, v2);
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${xk}`, {}, old);
+    assert.equal(r.status, 409);
+    assert.equal(r.body, "a newer JWT is already stored for this account\n");
+    assert.equal((await raw(t.base, "POST", `/jwt/v1/accounts/${xk}`, {}, v2again)).status, 200);
+    assert.equal((await raw(t.base, "GET", `/jwt/v1/accounts/${xk}`)).body, v2);
+  });
+
+  it("post - the operator identity key is trusted as well as its signing keys", async () => {
+    const y = createAccount();
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${y.getPublicKey()}`, {}, accountJwt(y, op.operator));
+    assert.equal(r.status, 200, r.body);
+  });
+
+  it("post - a body over the limit answers 413", async () => {
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${key}`, {}, "x".repeat(1024 * 1024 + 1));
+    assert.equal(r.status, 413);
+    assert.equal(r.body, "request body too large\n");
+  });
+
+  it("router - 404 page, 405 with Allow, plain OPTIONS", async () => {
+    let r = await raw(t.base, "GET", "/nope");
+    assert.equal(r.status, 404);
+    assert.equal(r.body, "404 page not found\n");
+    r = await raw(t.base, "PUT", `/jwt/v1/accounts/${key}`);
+    assert.equal(r.status, 405);
+    assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS, POST");
+    assert.equal(r.body, "Method Not Allowed\n");
+    r = await raw(t.base, "POST", "/jwt/v1/accounts/");
+    assert.equal(r.status, 405);
+    assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS");
+    r = await raw(t.base, "OPTIONS", `/jwt/v1/accounts/${key}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS, POST");
+  });
+
+  it("router - trailing slash, case and unclean paths redirect (301 GET, 307 otherwise)", async () => {
+    let r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}/?text=true`);
+    assert.equal(r.status, 301);
+    assert.equal(r.headers["location"], `/jwt/v1/accounts/${key}?text=true`);
+    r = await raw(t.base, "POST", `/jwt/v1/accounts/${key}/`);
+    assert.equal(r.status, 307);
+    assert.equal(r.headers["location"], `/jwt/v1/accounts/${key}`);
+    r = await raw(t.base, "GET", "/JWT/v1/Help");
+    assert.equal(r.status, 301);
+    assert.equal(r.headers["location"], "/jwt/v1/help");
+    r = await raw(t.base, "GET", "/jwt//v1/./help");
+    assert.equal(r.status, 301);
+    assert.equal(r.headers["location"], "/jwt/v1/help");
+    assert.equal((await raw(t.base, "GET", "/")).status, 404);
+  });
+
+  it("cors - origin echoed on GET, preflight answered 204 on any path", async () => {
+    let r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`, { Origin: "https://console.example" });
+    assert.equal(r.headers["access-control-allow-origin"], "https://console.example");
+    assert.equal(r.headers["vary"], "Origin");
+    r = await raw(t.base, "OPTIONS", "/anything", {
+      Origin: "https://console.example",
+      "Access-Control-Request-Method": "POST",
+      "Access-Control-Request-Headers": "content-type",
+    });
+    assert.equal(r.status, 204);
+    assert.equal(r.headers["access-control-allow-methods"], "POST");
+    assert.equal(r.headers["access-control-allow-headers"], "content-type");
+    assert.equal(r.headers["access-control-allow-origin"], "https://console.example");
+  });
+
+  it("operator, help and healthz", async () => {
+    let r = await raw(t.base, "GET", "/jwt/v1/operator");
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "application/jwt");
+    assert.equal(r.body, op.operatorJwt);
+    r = await raw(t.base, "GET", "/jwt/v1/help");
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.match(r.body, /POST \/jwt\/v1\/accounts\/<account public key>/);
+    r = await raw(t.base, "GET", "/healthz");
+    assert.equal(r.status, 200);
+    const h = JSON.parse(r.body);
+    assert.equal(h.status, "ok");
+    assert.equal(h.store.type, "memory");
+    assert.equal(h.nats.configured, false);
+  });
+});
+
+describe("http - without an operator", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ operator: null });
+  });
+  after(() => t.stop());
+
+  it("no operator endpoint, every upload is untrusted", async () => {
+    assert.equal((await raw(t.base, "GET", "/jwt/v1/operator")).status, 404);
+    const x = createAccount();
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${x.getPublicKey()}`, {}, accountJwt(x, createOperator()));
+    assert.equal(r.status, 400);
+    assert.equal(r.body, "untrusted issuer in request\n");
+  });
+});
+
+describe("http - strict signing key usage", () => {
+  const op = makeOperator({ strict: true });
+  let t: TestServer;
+  before(async () => {
+    t = await startServer({ operator: op });
+  });
+  after(() => t.stop());
+
+  it("the operator identity key is not trusted, its signing keys are", async () => {
+    const x = createAccount();
+    let r = await raw(t.base, "POST", `/jwt/v1/accounts/${x.getPublicKey()}`, {}, accountJwt(x, op.operator));
+    assert.equal(r.status, 400);
+    assert.equal(r.body, "untrusted issuer in request\n");
+    r = await raw(t.base, "POST", `/jwt/v1/accounts/${x.getPublicKey()}`, {}, accountJwt(x, op.signer));
+    assert.equal(r.status, 200);
+  });
+});
