@@ -36,7 +36,7 @@ export interface AccountView {
   readonly etag: string | undefined;
   /** Expiry in unix seconds, 0 = never. */
   readonly exp: number;
-  /** False when the stored JWT fails signature or account-claim decoding. */
+  /** False when the stored JWT fails decoding or is not signed by a trusted key. */
   readonly valid: boolean;
 }
 
@@ -59,7 +59,7 @@ export class AccountRegistry {
   private readonly now: () => number;
   private readonly listeners: Listener[] = [];
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly views = new WeakMap<StoredJwt, AccountView>();
+  private views = new WeakMap<StoredJwt, AccountView>();
   private systemAccount: StoredJwt | undefined;
 
   constructor(opts: AccountRegistryOptions) {
@@ -73,6 +73,7 @@ export class AccountRegistry {
   /** Swap the trust list (operator reload). */
   setTrust(trust: Trust): void {
     this.trust = trust;
+    this.views = new WeakMap();
   }
 
   setSystemAccountJwt(jwt: string | undefined): void {
@@ -104,9 +105,13 @@ export class AccountRegistry {
     if (!v) {
       try {
         const d = decodeAccountJwt(entry.jwt);
-        v = { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true };
-      } catch {
+        // Files placed in the directory by others are only served when a trusted key signed them.
+        const trusted = entry === this.systemAccount || this.trust.isTrusted(d.iss);
+        v = { entry, etag: `"${d.jti}"`, exp: d.exp, valid: trusted };
+        if (!trusted) this.log.error(`stored JWT for ${key.slice(0, 12)} is signed by untrusted issuer ${d.iss}`);
+      } catch (err) {
         v = { entry, etag: undefined, exp: 0, valid: false };
+        this.log.error(`stored JWT for ${key.slice(0, 12)} does not decode: ${(err as Error).message}`);
       }
       this.views.set(entry, v);
     }

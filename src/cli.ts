@@ -77,53 +77,95 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO): Prom
     return 1;
   }
 
+  // Signals are handled from before the server starts, so an early SIGTERM still stops it cleanly.
+  const signals = new SignalHandler(flags, log);
   let server: AccountServer;
   try {
     server = await AccountServer.start({ config, log });
   } catch (err) {
+    signals.dispose();
     log.error(describe(err));
     return 1;
   }
   if (flags.dump) log.info(`effective configuration:\n${JSON.stringify(config, null, 2)}`);
-  return waitForSignals(server, flags, log);
+  return signals.serve(server);
 }
 
-function waitForSignals(server: AccountServer, flags: Flags, log: Logger): Promise<number> {
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const stop = (name: string): void => {
-      if (stopping) {
-        log.warn(`received ${name} again, exiting now`);
-        process.exit(1);
-      }
-      stopping = true;
-      log.info(`received ${name}, shutting down`);
-      process.off("SIGHUP", onHup);
-      server.stop().then(
-        () => resolveExit(0),
-        (err: unknown) => {
-          log.error(`error while stopping: ${describe(err)}`);
-          resolveExit(1);
-        },
-      );
-    };
-    const onHup = (): void => {
-      log.info("received sig-hup, reloading configuration");
-      let next: Config;
-      try {
-        next = buildConfig(flags).config;
-      } catch (err) {
-        log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
-        return;
-      }
-      server.reload(next).catch((err: unknown) => {
-        log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
-      });
-    };
-    process.on("SIGINT", () => stop("sig-interrupt"));
-    process.on("SIGTERM", () => stop("sig-term"));
-    process.on("SIGHUP", onHup);
-  });
+/** SIGINT/SIGTERM stop gracefully (a second one exits at once); SIGHUP reloads, as often as sent. */
+class SignalHandler {
+  private server: AccountServer | undefined;
+  private stopping: string | undefined;
+  private resolveExit: ((code: number) => void) | undefined;
+  private readonly flags: Flags;
+  private readonly log: Logger;
+  private readonly onInt = (): void => this.stop("sig-interrupt");
+  private readonly onTerm = (): void => this.stop("sig-term");
+  private readonly onHup = (): void => this.reload();
+
+  constructor(flags: Flags, log: Logger) {
+    this.flags = flags;
+    this.log = log;
+    process.on("SIGINT", this.onInt);
+    process.on("SIGTERM", this.onTerm);
+    process.on("SIGHUP", this.onHup);
+  }
+
+  dispose(): void {
+    process.off("SIGINT", this.onInt);
+    process.off("SIGTERM", this.onTerm);
+    process.off("SIGHUP", this.onHup);
+  }
+
+  serve(server: AccountServer): Promise<number> {
+    this.server = server;
+    return new Promise<number>((resolveExit) => {
+      this.resolveExit = resolveExit;
+      if (this.stopping) this.shutdown();
+    });
+  }
+
+  private stop(name: string): void {
+    if (this.stopping) {
+      this.log.warn(`received ${name} again, exiting now`);
+      process.exit(1);
+    }
+    this.stopping = name;
+    this.log.info(`received ${name}, shutting down`);
+    if (this.server && this.resolveExit) this.shutdown();
+  }
+
+  private shutdown(): void {
+    const done = this.resolveExit!;
+    this.server!.stop().then(
+      () => {
+        this.dispose();
+        done(0);
+      },
+      (err: unknown) => {
+        this.log.error(`error while stopping: ${describe(err)}`);
+        done(1);
+      },
+    );
+  }
+
+  private reload(): void {
+    if (this.stopping) return;
+    this.log.info("received sig-hup, reloading configuration");
+    if (!this.server) {
+      this.log.warn("still starting; reload ignored");
+      return;
+    }
+    let next: Config;
+    try {
+      next = buildConfig(this.flags).config;
+    } catch (err) {
+      this.log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
+      return;
+    }
+    this.server.reload(next).catch((err: unknown) => {
+      this.log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
+    });
+  }
 }
 
 /** Entry used by the `nats-account-server` launcher. */

@@ -130,10 +130,18 @@ describe("decode - accepted tokens", () => {
     assert.equal(decodeAccountJwt(crlf).token, crlf);
   });
 
-  it("decodes the payload as UTF-8", async () => {
+  it("decodes the payload as UTF-8", () => {
+    // jwt.js cannot encode non-Latin-1 text (btoa), so this one is signed by hand.
     const name = "Zürich – 東京 🚀";
-    const token = await encodeAccount(name, account, { limits: UNLIMITED }, { signer: operator });
-    assert.equal(decodeAccountJwt(token).claims.name, name);
+    const token = sign(operator, V2_HEADER, {
+      iss: operator.getPublicKey(),
+      sub: account.getPublicKey(),
+      name,
+      nats: { type: "account", version: 2, description: "ünïcödé" },
+    });
+    const d = decodeAccountJwt(token);
+    assert.equal(d.claims.name, name);
+    assert.equal(d.claims.nats?.description, "ünïcödé");
   });
 
   it("accepts header typ/alg in any case", () => {

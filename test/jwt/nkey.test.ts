@@ -66,7 +66,7 @@ describe("nkey - publicKeyKind / isPublicKey", () => {
       pub.slice(0, 55) + "1",
       pub.slice(0, 55) + "é",
       ` ${pub.slice(1)}`,
-      "A".repeat(56),
+      "A".repeat(55) + "B",
     ];
     for (const key of bad) {
       assert.equal(publicKeyKind(key), undefined, JSON.stringify(key));
@@ -74,6 +74,12 @@ describe("nkey - publicKeyKind / isPublicKey", () => {
     }
     assert.equal(publicKeyKind(undefined as unknown as string), undefined);
     assert.equal(publicKeyKind(42 as unknown as string), undefined);
+  });
+
+  it("accepts the all-zero account key, whose CRC is zero too (so do Go and nkeys.js)", () => {
+    const zero = "A".repeat(56);
+    assert.equal(publicKeyKind(zero), "account");
+    assert.equal(nkeysAccepts(zero), true);
   });
 
   it("agrees with nkeys.js on every single-character corruption", () => {
