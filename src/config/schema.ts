@@ -10,10 +10,6 @@ import type { Config } from "./types.js";
 import { parseConfFile, TEXT_SOURCE } from "./parser.js";
 import type { ConfMap, ConfPos, ConfValue, ParsedConf } from "./parser.js";
 
-export interface ConfigWarning {
-  message: string;
-}
-
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
