@@ -94,7 +94,7 @@ describe("nats - notifications", () => {
       [[a.getPublicKey(), a2], [b.getPublicKey(), b1]].sort((x, y) => x[0]!.localeCompare(y[0]!)),
     );
     assert.equal(t.server.notifier.backlog, 0);
-    const health = await (await fetch(`${t.base}/healthz`)).json();
+    const health = (await (await fetch(`${t.base}/healthz`)).json()) as { nats: { connected: boolean } };
     assert.equal(health.nats.connected, true);
   });
 
