@@ -64,9 +64,9 @@ const SPECS: readonly FlagSpec[] = [
       f.hostPort = str(v);
     },
   },
-  { name: "primary", arg: "url", help: "account server to import JWTs from at startup", set: (f, v) => (f.primary = str(v)) },
-  { name: "nsc", arg: "folder", help: "nsc operator folder (removed feature)", set: (f, v) => (f.nsc = absPath(str(v))) },
-  { name: "ro", help: "read-only store (removed feature)", set: (f, v) => (f.readOnly = bool(v)) },
+  { name: "primary", arg: "url", help: "primary account server to replicate from (not available yet)", set: (f, v) => (f.primary = str(v)) },
+  { name: "nsc", arg: "folder", help: "serve an nsc operator folder read-only (not available yet)", set: (f, v) => (f.nsc = absPath(str(v))) },
+  { name: "ro", help: "read-only directory store: serve files maintained elsewhere, announce their changes", set: (f, v) => (f.readOnly = bool(v)) },
   { name: "D", help: "enable debug logging", set: (f, v) => (f.debug = bool(v)) },
   { name: "V", help: "enable trace logging", set: (f, v) => (f.trace = bool(v)) },
   {
@@ -87,6 +87,10 @@ const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(SPECS.map((s) => [s.name,
 
 export const USAGE: string = [
   "Usage: nats-account-server [options]",
+  "",
+  "Hosts, validates and distributes NATS account JWTs; nats-servers use it with",
+  "resolver: URL(http://<host>:<port>/jwt/v1/accounts/). Without -c or -dir it serves a",
+  "memory store on localhost:9090. API reference: GET /jwt/v1/help.",
   "",
   "Options:",
   ...SPECS.map((s) => {
