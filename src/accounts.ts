@@ -3,7 +3,7 @@
  * validated once, ordered by `iat`, stored once and announced once on the change feed.
  */
 import { AccountServerError } from "./errors.js";
-import { decodeAccountJwt, peekClaims, type AccountClaims, type DecodedJwt } from "./jwt/decode.js";
+import { decodeAccountJwt, decodeJwt, peekClaims, type AccountClaims, type DecodedJwt } from "./jwt/decode.js";
 import { isPublicKey } from "./jwt/nkey.js";
 import type { Trust } from "./jwt/trust.js";
 import { validateAccountClaims } from "./jwt/validate.js";
@@ -11,7 +11,13 @@ import type { Logger } from "./log.js";
 import type { JwtStore, StoredJwt } from "./store/types.js";
 
 /** Where a change came from; used in logs, metrics and to pick the rules that apply. */
-export type ChangeSource = "http" | "nats" | "file" | "sync" | "primary";
+export type ChangeSource = "http" | "nats" | "file" | "sync" | "primary" | "lookup" | "expiry";
+
+/**
+ * Sources that copy JWTs from peers rather than from someone deliberately pushing them: they never
+ * bring back a deleted account.
+ */
+const SYNC_SOURCES: ReadonlySet<ChangeSource> = new Set(["sync", "primary", "lookup"]);
 
 export interface AccountChange {
   readonly key: string;
@@ -21,6 +27,16 @@ export interface AccountChange {
   readonly source: ChangeSource;
   /** `jti` of the new JWT ("" when removed). */
   readonly jti: string;
+  /** The account was deleted (tombstoned), not merely forgotten (expiry, file removed). */
+  readonly deleted?: boolean;
+  /** The operator-signed delete request behind a deletion. */
+  readonly deleteClaim?: string;
+}
+
+export interface DeleteResult {
+  /** Issuer (operator key) of the request. */
+  readonly by: string;
+  readonly accounts: readonly string[];
 }
 
 export interface AcceptResult {
@@ -48,6 +64,8 @@ export interface AccountRegistryOptions {
   readonly now?: () => number;
   /** Served when the store has no JWT for the system account. */
   readonly systemAccountJwt?: string;
+  /** Honour operator-signed delete requests. */
+  readonly allowDelete?: boolean;
 }
 
 type Listener = (change: AccountChange) => void;
@@ -61,8 +79,10 @@ export class AccountRegistry {
   private readonly locks = new Map<string, Promise<unknown>>();
   private views = new WeakMap<StoredJwt, AccountView>();
   private systemAccount: StoredJwt | undefined;
+  private readonly allowDelete: boolean;
 
   constructor(opts: AccountRegistryOptions) {
+    this.allowDelete = opts.allowDelete ?? true;
     this.store = opts.store;
     this.trust = opts.trust;
     this.log = opts.log;
@@ -160,6 +180,9 @@ export class AccountRegistry {
   }
 
   private async store_(d: DecodedJwt<AccountClaims>, source: ChangeSource): Promise<AcceptResult> {
+    if (SYNC_SOURCES.has(source) && this.store.isDeleted(d.sub)) {
+      throw new AccountServerError("ACCOUNT_DELETED", { reason: d.sub });
+    }
     const previous = this.store.get(d.sub);
     if (previous) {
       if (previous.jwt === d.token) return { changed: false, entry: previous };
@@ -186,13 +209,62 @@ export class AccountRegistry {
     return { changed: true, entry };
   }
 
+  /** The system account key, if one is known (never deletable). */
+  private systemAccountKey(): string | undefined {
+    return this.trust.systemAccount ?? this.systemAccount?.key;
+  }
+
+  /**
+   * Delete accounts on an operator-signed request (nsc's DELETE claim: `sub` = `iss` = an operator
+   * key, `nats.accounts` = keys). Checks and reasons follow nats-server (protocol §3.6). Each
+   * account is tombstoned and announced once on the change feed.
+   */
+  async deleteAccounts(claimJwt: string, source: ChangeSource): Promise<DeleteResult> {
+    if (!this.allowDelete) throw new AccountServerError("DELETE_DISABLED");
+    if (!this.store.writable) throw new AccountServerError("READ_ONLY");
+    const d = decodeJwt(claimJwt.trim());
+    if (d.sub !== d.iss) throw new AccountServerError("DELETE_NOT_SELF_SIGNED", { reason: d.iss });
+    if (!isPublicKey(d.iss, "operator") || !this.trust.isTrusted(d.iss)) {
+      throw new AccountServerError("DELETE_UNTRUSTED", { reason: d.iss });
+    }
+    const now = Math.floor(this.now() / 1000);
+    if ((d.exp > 0 && d.exp < now) || (d.nbf > 0 && d.nbf > now)) {
+      throw new AccountServerError("DELETE_MALFORMED", { reason: "claim is expired or not yet valid" });
+    }
+    const list = (d.claims["nats"] as { accounts?: unknown } | undefined)?.accounts;
+    if (!Array.isArray(list) || !list.every((k) => typeof k === "string" && isPublicKey(k, "account"))) {
+      throw new AccountServerError("DELETE_MALFORMED", { reason: "accounts must be a list of account keys" });
+    }
+    const accounts = [...new Set(list as string[])];
+    const sys = this.systemAccountKey();
+    if (sys !== undefined && accounts.includes(sys)) throw new AccountServerError("DELETE_SYSTEM_ACCOUNT");
+    for (const key of accounts) {
+      await this.serialized(key, async () => {
+        if (this.store.isDeleted(key) && !this.store.get(key)) return;
+        const previous = this.store.get(key);
+        try {
+          await this.store.tombstone(key);
+        } catch (err) {
+          throw new AccountServerError("SAVE_FAILED", { reason: (err as Error).message, cause: err });
+        }
+        this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true, deleteClaim: d.token });
+      });
+    }
+    return { by: d.iss, accounts };
+  }
+
   /** Forget `key` (file removed from a read-only directory, expiry). */
-  async remove(key: string, source: ChangeSource): Promise<void> {
-    await this.serialized(key, async () => {
+  /**
+   * `expected`: remove only if that exact entry is still stored (the expiry sweeper must not
+   * remove a newer JWT that arrived meanwhile). Resolves with whether something was removed.
+   */
+  async remove(key: string, source: ChangeSource, expected?: StoredJwt): Promise<boolean> {
+    return this.serialized(key, async () => {
       const previous = this.store.get(key);
-      if (!previous) return;
+      if (!previous || (expected !== undefined && previous !== expected)) return false;
       await this.store.remove(key);
       this.emit({ key, entry: undefined, previous, source, jti: "" });
+      return true;
     });
   }
 

@@ -15,6 +15,12 @@ export type ErrorCode =
   | "UNTRUSTED_ISSUER"
   | "VALIDATION_FAILED"
   | "OLDER_JWT"
+  | "ACCOUNT_DELETED"
+  | "DELETE_DISABLED"
+  | "DELETE_NOT_SELF_SIGNED"
+  | "DELETE_UNTRUSTED"
+  | "DELETE_MALFORMED"
+  | "DELETE_SYSTEM_ACCOUNT"
   | "READ_ONLY"
   | "BODY_TOO_LARGE"
   | "BAD_REQUEST"
@@ -55,6 +61,17 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
     phrase: "a newer JWT is already stored for this account",
     style: "text",
   },
+  ACCOUNT_DELETED: {
+    status: 409,
+    phrase: "the account was deleted; only a deliberate upload restores it",
+    style: "text",
+  },
+  // Deletion refusals use nats-server's reasons (protocol §3.6) so HTTP and NATS agree.
+  DELETE_DISABLED: { status: 405, phrase: "delete must be enabled in server config", style: "text" },
+  DELETE_NOT_SELF_SIGNED: { status: 400, phrase: "not self signed", style: "text" },
+  DELETE_UNTRUSTED: { status: 400, phrase: "not trusted", style: "text" },
+  DELETE_MALFORMED: { status: 400, phrase: "malformed request", style: "text" },
+  DELETE_SYSTEM_ACCOUNT: { status: 400, phrase: "not allowed to delete system account", style: "text" },
   READ_ONLY: {
     status: 405,
     phrase:

@@ -159,11 +159,12 @@ export class AccountServer {
       trust: files.trust,
       log,
       now,
+      allowDelete: config.store.allowDelete,
       ...(files.systemAccountJwt !== undefined ? { systemAccountJwt: files.systemAccountJwt } : {}),
     });
     registry.onChange((c) => {
       if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`);
-      else log.info(`removed JWT for account - ${c.key.slice(0, 12)}`);
+      else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
     });
 
     const link = config.nats.servers.length > 0 ? new NatsLink({ config: config.nats, log }) : undefined;

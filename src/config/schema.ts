@@ -90,6 +90,7 @@ const SCHEMA: Section = {
         dir: { kind: "path", prop: "dir" },
         shard: { kind: "bool", prop: "shard" },
         readonly: { kind: "bool", prop: "readonly" },
+        allowdelete: { kind: "bool", prop: "allowDelete" },
         cleanupinterval: { kind: "duration", prop: "cleanupInterval" },
         nsc: { kind: "path", prop: "nsc" },
       },

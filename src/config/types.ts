@@ -57,6 +57,8 @@ export interface StoreConfig {
   readonly shard: boolean;
   /** Serve a directory maintained by someone else; POST is refused, file changes are announced. */
   readonly readonly: boolean;
+  /** Honour operator-signed delete requests (HTTP DELETE, `$SYS.REQ.CLAIMS.DELETE`). */
+  readonly allowDelete: boolean;
   /** ms between expiry sweeps; 0 means the 60 s default. */
   readonly cleanupInterval: number;
   /** nsc operator folder (read-only view). */
@@ -99,6 +101,6 @@ export function defaultConfig(): Config {
       maxReconnects: -1,
       tls: {},
     },
-    store: { shard: false, readonly: false, cleanupInterval: 0 },
+    store: { shard: false, readonly: false, allowDelete: true, cleanupInterval: 0 },
   };
 }

@@ -91,5 +91,17 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     send(res, 200, {});
   }
 
-  return { probe, getAccount, postAccount };
+  /** Operator-signed deletion, the HTTP twin of `$SYS.REQ.CLAIMS.DELETE` (nsc push --prune). */
+  async function deleteAccounts(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, opts.maxBodyBytes);
+    const r = await registry.deleteAccounts(body, "http");
+    send(
+      res,
+      200,
+      { "Content-Type": "application/json" },
+      JSON.stringify({ code: 200, message: `deleted ${r.accounts.length} accounts`, accounts: r.accounts }),
+    );
+  }
+
+  return { probe, getAccount, postAccount, deleteAccounts };
 }

@@ -38,8 +38,8 @@ export function createApp(opts: HttpAppOptions): RequestListener {
   });
 
   const routes: Route[] = [
-    { path: "/jwt/v1/accounts", methods: { GET: accounts.probe } },
-    { path: "/jwt/v1/accounts/", methods: { GET: accounts.probe } },
+    { path: "/jwt/v1/accounts", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true },
+    { path: "/jwt/v1/accounts/", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true },
     { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount } },
     { path: "/jwt/v1/help", methods: { GET: (_q, res) => sendText(res, 200, HELP_TEXT) } },
     {
@@ -60,7 +60,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
 
   return function handleRequest(req, res) {
     if (log.traceEnabled) log.trace(`${req.socket.remoteAddress}: ${req.method} ${req.url}`);
-    router.handle(req, res, (err, ctx) => sendError(req, res, err, log, ctx.params["key"] ?? ""));
+    router.handle(req, res, (err, ctx) => sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json));
   };
 }
 

@@ -34,6 +34,7 @@ export function sendError(
   err: unknown,
   log: Logger,
   key = "",
+  json = false,
 ): void {
   const e = isAccountServerError(err)
     ? err
@@ -43,6 +44,11 @@ export function sendError(
   else log.error(parts.join(" - "));
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (json) {
+    const body = { error: { code: e.status, description: [e.phrase, ...e.details].join("\n"), reason: e.code } };
+    send(res, e.status, { "Content-Type": "application/json" }, JSON.stringify(body));
     return;
   }
   const style = ERROR_TABLE[e.code].style;

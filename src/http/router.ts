@@ -9,6 +9,8 @@ export type Method = "GET" | "POST" | "DELETE";
 
 export interface RequestContext {
   readonly path: string;
+  /** The route answers errors as JSON (endpoints that did not exist in the Go server). */
+  readonly json: boolean;
   readonly params: Readonly<Record<string, string>>;
   /** First value of a query parameter (legacy: first occurrence wins). */
   query(name: string): string | undefined;
@@ -22,6 +24,8 @@ export interface Route {
   /** Segments starting with `:` are parameters, e.g. `/jwt/v1/accounts/:key`. */
   readonly path: string;
   readonly methods: Partial<Record<Method, Handler>>;
+  /** Errors of this route are answered as JSON instead of the legacy plain text. */
+  readonly json?: boolean;
 }
 
 interface CompiledRoute extends Route {
@@ -47,14 +51,14 @@ export function cleanPath(p: string): string {
   return p.endsWith("/") && cleaned !== "/" ? cleaned + "/" : cleaned;
 }
 
-function makeContext(path: string, rawQuery: string, params: Record<string, string>): RequestContext {
+function makeContext(path: string, rawQuery: string, params: Record<string, string>, json: boolean): RequestContext {
   let parsed: URLSearchParams | undefined;
   const query = (name: string): string | undefined => {
     if (rawQuery === "") return undefined;
     parsed ??= new URLSearchParams(rawQuery);
     return parsed.get(name) ?? undefined;
   };
-  return { path, params, query, flag: (name) => query(name)?.toLowerCase() === "true" };
+  return { path, json, params, query, flag: (name) => query(name)?.toLowerCase() === "true" };
 }
 
 export class Router {
@@ -162,7 +166,7 @@ export class Router {
       );
       return;
     }
-    const ctx = makeContext(path, rawQuery, params);
+    const ctx = makeContext(path, rawQuery, params, route.json === true);
     try {
       const r = handler(req, res, ctx);
       if (r instanceof Promise) r.catch((err: unknown) => onError(err, ctx));

@@ -7,6 +7,9 @@ import type { AccountChange, AccountRegistry } from "../accounts.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
 
+/** Where full and cache resolvers take operator-signed delete requests. */
+export const DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE";
+
 /** Legacy update subject: every nats-server resolver type and the Go account server listen here. */
 export function updateSubject(key: string): string {
   return `$SYS.ACCOUNT.${key}.CLAIMS.UPDATE`;
@@ -28,9 +31,22 @@ export class Notifier {
     link?.onConnected((nc) => this.flush(nc));
   }
 
+  /** Last delete request forwarded: one request deletes many accounts, it is forwarded once. */
+  private lastDeleteClaim: string | undefined;
+
   private onChange(c: AccountChange): void {
-    if (!c.entry) return;
-    this.notify(c.key);
+    if (c.entry) {
+      this.notify(c.key);
+      return;
+    }
+    // A deletion received over NATS already reached the nats-servers; one made over HTTP is
+    // forwarded so full/cache resolvers lock the account out too.
+    if (c.deleted && c.deleteClaim && c.source === "http" && c.deleteClaim !== this.lastDeleteClaim) {
+      this.lastDeleteClaim = c.deleteClaim;
+      const nc = this.link?.connection;
+      if (nc) nc.publish(DELETE_SUBJECT, c.deleteClaim);
+      else if (this.link) this.log.warn("NATS not connected: the delete request was not forwarded to the nats-servers");
+    }
   }
 
   /** Announce the current JWT of `key` (also used by `GET ?notify=true`). */

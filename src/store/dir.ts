@@ -26,15 +26,16 @@ export interface DirStoreOptions {
 }
 
 const JWT_SUFFIX = ".jwt";
+const TOMBSTONE_SUFFIX = ".jwt.deleted";
 const TEMP_RE = /^\..+\.tmp$/;
 const FILE_MODE = 0o640;
 const DIR_MODE = 0o750;
 /** How long file events are coalesced before the file is read (editors write in bursts). */
 const SETTLE_MS = 25;
 
-function keyOfFile(name: string): string | undefined {
-  if (!name.endsWith(JWT_SUFFIX)) return undefined;
-  const key = name.slice(0, -JWT_SUFFIX.length);
+function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined {
+  if (!name.endsWith(suffix)) return undefined;
+  const key = name.slice(0, -suffix.length);
   return isPublicKey(key, "account") ? key : undefined;
 }
 
@@ -71,6 +72,7 @@ export class DirStore implements JwtStore {
   readonly kind = "dir";
   readonly writable: boolean;
   private readonly index = new EntryIndex();
+  private readonly deleted = new Set<string>();
   private readonly log: Logger;
   private readonly knownDirs = new Set<string>();
   private readonly watchers = new Map<string, FSWatcher>();
@@ -107,7 +109,7 @@ export class DirStore implements JwtStore {
         const sub = join(this.opts.dir, d.name);
         this.knownDirs.add(sub);
         for (const f of await readdir(sub, { withFileTypes: true })) {
-          await this.consider(sub, f.name, f.isFile(), files, d.name);
+          await this.consider(sub, f.name, f.isFile(), files);
         }
       } else {
         await this.consider(this.opts.dir, d.name, d.isFile(), files);
@@ -131,7 +133,6 @@ export class DirStore implements JwtStore {
     name: string,
     isFile: boolean,
     out: Array<{ key: string; path: string }>,
-    shard?: string,
   ): Promise<void> {
     if (!isFile) return;
     if (TEMP_RE.test(name)) {
@@ -142,12 +143,14 @@ export class DirStore implements JwtStore {
       }
       return;
     }
-    const key = keyOfFile(name);
-    if (!key || (shard !== undefined && !key.endsWith(shard)) || (shard === undefined && this.opts.shard)) {
-      if (!name.endsWith(".jwt.deleted")) this.log.debug(`ignoring ${join(dir, name)}: not in the store layout`);
+    const tomb = keyOfFile(name, TOMBSTONE_SUFFIX);
+    const key = tomb ?? keyOfFile(name);
+    if (!key || this.pathOf(key) !== join(dir, name.slice(0, tomb ? -".deleted".length : undefined))) {
+      this.log.debug(`ignoring ${join(dir, name)}: not in the store layout`);
       return;
     }
-    out.push({ key, path: join(dir, name) });
+    if (tomb) this.deleted.add(key);
+    else out.push({ key, path: join(dir, name) });
   }
 
   get(key: string): StoredJwt | undefined {
@@ -177,9 +180,40 @@ export class DirStore implements JwtStore {
         this.knownDirs.add(dir);
       }
       await writeFileDurable(file, jwt);
+      if (this.deleted.has(key)) {
+        await unlink(file + ".deleted").catch(() => {});
+        await fsyncDir(dir);
+      }
     }
+    this.deleted.delete(key);
     this.index.set(entry);
     return entry;
+  }
+
+  async tombstone(key: string): Promise<void> {
+    if (this.writable) {
+      const file = this.pathOf(key);
+      const dir = dirname(file);
+      try {
+        // Keep the last JWT in the tombstone, as nats-server's rename-on-delete does.
+        await rename(file, file + ".deleted");
+        await fsyncDir(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        if (!this.knownDirs.has(dir)) {
+          await mkdir(dir, { recursive: true, mode: DIR_MODE });
+          this.knownDirs.add(dir);
+        }
+        await writeFileDurable(file + ".deleted", "");
+      }
+    }
+    this.sigs.delete(key);
+    this.index.delete(key);
+    this.deleted.add(key);
+  }
+
+  isDeleted(key: string): boolean {
+    return this.deleted.has(key);
   }
 
   /** Forget a JWT (and remove its file on a writable store). */

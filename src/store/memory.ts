@@ -9,6 +9,7 @@ export class MemoryStore implements JwtStore {
   readonly description = "memory (nothing is kept across restarts)";
   readonly writable = true;
   private readonly index = new EntryIndex();
+  private readonly deleted = new Set<string>();
 
   async open(): Promise<void> {}
 
@@ -31,11 +32,21 @@ export class MemoryStore implements JwtStore {
   async put(key: string, jwt: string): Promise<StoredJwt> {
     const entry = makeEntry(key, jwt);
     this.index.set(entry);
+    this.deleted.delete(key);
     return entry;
   }
 
   async remove(key: string): Promise<void> {
     this.index.delete(key);
+  }
+
+  async tombstone(key: string): Promise<void> {
+    this.index.delete(key);
+    this.deleted.add(key);
+  }
+
+  isDeleted(key: string): boolean {
+    return this.deleted.has(key);
   }
 
   watch(): void {}

@@ -41,6 +41,14 @@ export interface JwtStore {
   put(key: string, jwt: string): Promise<StoredJwt>;
   /** Forget a JWT (on a writable store, remove it durably). */
   remove(key: string): Promise<void>;
+  /**
+   * Delete an account for good: the JWT leaves the index and a tombstone stays, so no sync path
+   * brings it back (`<KEY>.jwt.deleted` on disk, as nats-server's full resolver does). A later
+   * `put` of the key clears the tombstone.
+   */
+  tombstone(key: string): Promise<void>;
+  /** True when `key` was deleted and not uploaded again since. */
+  isDeleted(key: string): boolean;
   /** Start reporting external changes (no-op for stores that cannot have any). */
   watch(onChange: (change: ExternalChange) => void): void;
   close(): Promise<void>;

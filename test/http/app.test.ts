@@ -211,7 +211,7 @@ describe("http - accounts API", () => {
     assert.equal(r.body, "Method Not Allowed\n");
     r = await raw(t.base, "POST", "/jwt/v1/accounts/");
     assert.equal(r.status, 405);
-    assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS");
+    assert.equal(r.headers["allow"], "DELETE, GET, HEAD, OPTIONS");
     r = await raw(t.base, "OPTIONS", `/jwt/v1/accounts/${key}`);
     assert.equal(r.status, 200);
     assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS, POST");
