@@ -8,10 +8,25 @@ import { isPublicKey } from "./jwt/nkey.js";
 import type { Trust } from "./jwt/trust.js";
 import { validateAccountClaims } from "./jwt/validate.js";
 import type { Logger } from "./log.js";
-import type { JwtStore, StoredJwt } from "./store/types.js";
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type ExternalChange,
+  type JwtStore,
+  type StoredJwt,
+} from "./store/types.js";
 
 /** Where a change came from; used in logs, metrics and to pick the rules that apply. */
-export type ChangeSource = "http" | "nats" | "file" | "sync" | "primary" | "lookup" | "expiry";
+export type ChangeSource =
+  | "http"
+  | "nats"
+  | "file"
+  | "sync"
+  | "primary"
+  | "lookup"
+  | "expiry"
+  /** Made by another instance sharing the store; that instance announces it. */
+  | "cluster";
 
 /**
  * Sources that copy JWTs from peers rather than from someone deliberately pushing them: they never
@@ -31,6 +46,11 @@ export interface AccountChange {
   readonly deleted?: boolean;
   /** The operator-signed delete request behind a deletion. */
   readonly deleteClaim?: string;
+  /**
+   * The JWT arrived on a subject every nats-server and account server receives (per-account
+   * update subjects): announcing it again would only echo between account servers.
+   */
+  readonly broadcast?: boolean;
 }
 
 export interface DeleteResult {
@@ -56,6 +76,14 @@ export interface AccountView {
   readonly valid: boolean;
 }
 
+/** Told about every account write before it happens (awaited) and after it ends: the NATS outbox. */
+export interface WriteJournal {
+  /** Resolves once the intent to change `key` is durable; a rejection refuses the write. */
+  begin(key: string): Promise<void>;
+  /** The write of `key` ended: stored and announced on the change feed, or failed. */
+  end(key: string): void;
+}
+
 export interface AccountRegistryOptions {
   readonly store: JwtStore;
   readonly trust: Trust;
@@ -76,6 +104,7 @@ export class AccountRegistry {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly listeners: Listener[] = [];
+  private readonly journals: WriteJournal[] = [];
   private readonly locks = new Map<string, Promise<unknown>>();
   private views = new WeakMap<StoredJwt, AccountView>();
   private systemAccount: StoredJwt | undefined;
@@ -96,6 +125,11 @@ export class AccountRegistry {
     this.views = new WeakMap();
   }
 
+  /** True when `key` is the operator or one of its signing keys (current trust list). */
+  isTrustedIssuer(key: string): boolean {
+    return this.trust.isTrusted(key);
+  }
+
   setSystemAccountJwt(jwt: string | undefined): void {
     if (jwt === undefined) {
       this.systemAccount = undefined;
@@ -103,6 +137,11 @@ export class AccountRegistry {
     }
     const sub = peekClaims(jwt)?.sub ?? "";
     this.systemAccount = { key: sub, jwt, hash: Buffer.alloc(32) };
+  }
+
+  /** Add a journal that hears of each write before the store does (see WriteJournal). */
+  addJournal(journal: WriteJournal): void {
+    this.journals.push(journal);
   }
 
   /** Subscribe to the change feed; listeners run synchronously after the store is durable. */
@@ -144,11 +183,11 @@ export class AccountRegistry {
    */
   async accept(
     jwt: string,
-    opts: { source: ChangeSource; key?: string },
+    opts: { source: ChangeSource; key?: string; broadcast?: boolean },
   ): Promise<AcceptResult> {
     if (!this.store.writable && opts.source !== "file") throw new AccountServerError("READ_ONLY");
     const decoded = this.check(jwt, opts.key);
-    return this.serialized(decoded.sub, () => this.store_(decoded, opts.source));
+    return this.serialized(decoded.sub, () => this.store_(decoded, opts.source, false, opts.broadcast === true));
   }
 
   /** Every check of a POST, in the legacy order, up to (not including) ordering. */
@@ -169,7 +208,8 @@ export class AccountRegistry {
     if (!this.trust.isTrusted(d.iss)) {
       throw new AccountServerError("UNTRUSTED_ISSUER", { reason: `issuer ${d.iss}` });
     }
-    const issues = validateAccountClaims(d, Math.floor(this.now() / 1000));
+    // An expired activation token disables one import, not the account: a warning only.
+    const issues = validateAccountClaims(d, Math.floor(this.now() / 1000), { checkActivationTimes: "warn" });
     if (issues.some((i) => i.blocking || i.timeCheck)) {
       throw new AccountServerError("VALIDATION_FAILED", {
         details: issues.map((i) => i.description),
@@ -179,7 +219,30 @@ export class AccountRegistry {
     return d;
   }
 
-  private async store_(d: DecodedJwt<AccountClaims>, source: ChangeSource): Promise<AcceptResult> {
+  /** How many times a lost compare-and-set (shared store) is decided again before giving up. */
+  private static readonly CONFLICT_RETRIES = 5;
+
+  private async store_(
+    d: DecodedJwt<AccountClaims>,
+    source: ChangeSource,
+    external: boolean,
+    broadcast = false,
+  ): Promise<AcceptResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.storeOnce(d, source, external, broadcast);
+      } catch (err) {
+        if (!(err instanceof StoreConflictError) || attempt >= AccountRegistry.CONFLICT_RETRIES) throw err;
+      }
+    }
+  }
+
+  private async storeOnce(
+    d: DecodedJwt<AccountClaims>,
+    source: ChangeSource,
+    external: boolean,
+    broadcast: boolean,
+  ): Promise<AcceptResult> {
     if (SYNC_SOURCES.has(source) && this.store.isDeleted(d.sub)) {
       throw new AccountServerError("ACCOUNT_DELETED", { reason: d.sub });
     }
@@ -198,15 +261,35 @@ export class AccountRegistry {
         }
       }
     }
-    let entry: StoredJwt;
+    // Journals (the NATS outbox) record the change before the store has it, so a crash between
+    // the two can only cause an extra announcement, never a missing one.
+    const journals = external || broadcast ? [] : this.journals;
+    let begun = 0;
     try {
-      entry = await this.store.put(d.sub, d.token);
+      for (const j of journals) {
+        await j.begin(d.sub);
+        begun++;
+      }
+      let entry: StoredJwt;
+      try {
+        entry =
+          external && this.store.adopt
+            ? this.store.adopt(d.sub, d.token)!
+            : await this.store.put(d.sub, d.token);
+      } catch (err) {
+        if (err instanceof StoreConflictError) throw err;
+        const code = err instanceof StoreUnavailableError ? "STORE_UNAVAILABLE" : "SAVE_FAILED";
+        throw new AccountServerError(code, { reason: (err as Error).message, cause: err });
+      }
+      this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true });
+      this.emit({ key: d.sub, entry, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
+      return { changed: true, entry };
     } catch (err) {
-      throw new AccountServerError("SAVE_FAILED", { reason: (err as Error).message, cause: err });
+      if (err instanceof AccountServerError || err instanceof StoreConflictError) throw err;
+      throw new AccountServerError("SAVE_FAILED", { reason: `journal: ${(err as Error).message}`, cause: err });
+    } finally {
+      for (const j of journals.slice(0, begun)) j.end(d.sub);
     }
-    this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true });
-    this.emit({ key: d.sub, entry, previous, source, jti: d.jti });
-    return { changed: true, entry };
   }
 
   /** The system account key, if one is known (never deletable). */
@@ -251,6 +334,28 @@ export class AccountRegistry {
       });
     }
     return { by: d.iss, accounts };
+  }
+
+  /**
+   * Take a change the store saw from outside (file edited in a read-only directory, another
+   * instance writing the shared bucket): same checks and ordering as an upload, never written back.
+   */
+  async applyExternal(change: ExternalChange, source: ChangeSource): Promise<void> {
+    const { key, jwt } = change;
+    if (jwt === undefined) {
+      if (change.deleted && this.store.adopt) {
+        await this.serialized(key, async () => {
+          const previous = this.store.get(key);
+          this.store.adopt!(key, undefined, true);
+          this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true });
+        });
+      } else {
+        await this.remove(key, source);
+      }
+      return;
+    }
+    const decoded = this.check(jwt, key);
+    await this.serialized(key, () => this.store_(decoded, source, true));
   }
 
   /** Forget `key` (file removed from a read-only directory, expiry). */

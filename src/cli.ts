@@ -10,6 +10,7 @@ import { defaultConfig, type Config } from "./config/types.js";
 import { createLogger, type Logger } from "./log.js";
 import { AccountServer, StartupError } from "./server.js";
 import { VERSION } from "./version.js";
+import { migrate, parseStoreSpec } from "./migrate.js";
 
 export interface CliIO {
   readonly stdout: (s: string) => void;
@@ -42,10 +43,16 @@ function describe(err: unknown): string {
  * 0 after SIGINT/SIGTERM, 1 for configuration or startup errors, 2 for bad flags.
  */
 export async function main(argv: readonly string[], io: CliIO = defaultIO): Promise<number> {
+  if (argv[0] === "migrate") return runMigrate(argv.slice(1), io);
   let flags: Flags;
   try {
     flags = parseFlags([...argv]);
   } catch (err) {
+    // A well-formed -hp with a bad address is a startup error (exit 1), as in the Go server.
+    if (err instanceof FlagError && err.message.startsWith("error parsing hostport")) {
+      io.stderr(`${err.message}\n`);
+      return 1;
+    }
     io.stderr(`${(err as Error).message}\n${USAGE}`);
     return 2;
   }
@@ -69,13 +76,6 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO): Prom
   const log = createLogger(config.logging);
   if (flags.configFile !== undefined) log.info(`loading configuration from "${resolve(flags.configFile)}"`);
   for (const w of built.warnings) log.warn(w);
-  if (config.store.nsc !== undefined || config.primary !== undefined) {
-    log.error(
-      `${config.store.nsc !== undefined ? "the nsc store (-nsc, store.nsc)" : "replica mode (-primary, primary)"} ` +
-        "is not available in this version; use a store directory and nsc push",
-    );
-    return 1;
-  }
 
   // Signals are handled from before the server starts, so an early SIGTERM still stops it cleanly.
   const signals = new SignalHandler(flags, log);
@@ -165,6 +165,70 @@ class SignalHandler {
     this.server.reload(next).catch((err: unknown) => {
       this.log.error(`reload failed, keeping the running configuration: ${describe(err)}`);
     });
+  }
+}
+
+export const MIGRATE_USAGE = `Usage: nats-account-server migrate -from <store> -to <store> [options]
+
+Copies every account JWT from one store to another and verifies the copy by hash.
+A store is dir:<path>, dir+shard:<path> or kv:<bucket>.
+
+Options:
+  -from <store>       source store
+  -to <store>         target store
+  -nats <url>         NATS URL(s), comma separated, for kv: stores
+  -creds <file>       credentials of a user of the account holding the bucket
+  -replicas <n>       replicas when the bucket is created (default 1)
+  -history <n>        versions kept per account when the bucket is created (default 10)
+`;
+
+/** `migrate` subcommand: its own small set of Go-style flags. */
+async function runMigrate(argv: readonly string[], io: CliIO): Promise<number> {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--?([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!m) {
+      io.stderr(`unexpected argument "${arg}"\n${MIGRATE_USAGE}`);
+      return 2;
+    }
+    if (m[1] === "h" || m[1] === "help") {
+      io.stdout(MIGRATE_USAGE);
+      return 0;
+    }
+    if (!["from", "to", "nats", "creds", "replicas", "history"].includes(m[1]!)) {
+      io.stderr(`flag provided but not defined: -${m[1]}\n${MIGRATE_USAGE}`);
+      return 2;
+    }
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) {
+      io.stderr(`flag needs an argument: -${m[1]}\n${MIGRATE_USAGE}`);
+      return 2;
+    }
+    values.set(m[1]!, v);
+  }
+  const log = createLogger(defaultConfig().logging);
+  try {
+    const from = parseStoreSpec(values.get("from") ?? "");
+    const to = parseStoreSpec(values.get("to") ?? "");
+    const base = defaultConfig();
+    const creds = values.get("creds");
+    await migrate({
+      from,
+      to,
+      nats: {
+        ...base.nats,
+        servers: (values.get("nats") ?? "").split(",").filter((u) => u !== ""),
+        ...(creds !== undefined ? { userCredentials: resolve(creds) } : {}),
+      },
+      replicas: Number(values.get("replicas") ?? base.store.replicas),
+      history: Number(values.get("history") ?? base.store.history),
+      log,
+    });
+    return 0;
+  } catch (err) {
+    log.error(`migration failed: ${(err as Error).message}`);
+    return 1;
   }
 }
 

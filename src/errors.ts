@@ -22,14 +22,30 @@ export type ErrorCode =
   | "DELETE_MALFORMED"
   | "DELETE_SYSTEM_ACCOUNT"
   | "READ_ONLY"
+  | "READ_ONLY_NSC"
+  | "PRIMARY_UNAVAILABLE"
+  | "PRIMARY_BAD_RESPONSE"
   | "BODY_TOO_LARGE"
   | "BAD_REQUEST"
+  | "BAD_MAX"
+  // activation tokens
+  | "BAD_ACTIVATION"
+  | "BAD_ACTIVATION_ISSUER"
+  | "BAD_ACTIVATION_SUBJECT"
+  | "BAD_ACTIVATION_HASH"
+  | "UNTRUSTED_ACTIVATION_ISSUER"
+  | "ACTIVATION_VALIDATION_FAILED"
+  | "OLDER_ACTIVATION"
+  | "ACTIVATION_NOT_FOUND"
+  | "ACTIVATION_SAVE_FAILED"
   // lookups
   | "NOT_FOUND"
   | "JTI_UNSUPPORTED"
   | "LOAD_FAILED"
   // server side
   | "SAVE_FAILED"
+  | "STORE_UNAVAILABLE"
+  | "SHUTTING_DOWN"
   | "NOTIFY_FAILED"
   | "INTERNAL";
 
@@ -78,12 +94,54 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
       "this account server is read-only: its store is maintained outside the server; push to a writable account server instead",
     style: "text",
   },
+  READ_ONLY_NSC: {
+    status: 405,
+    phrase:
+      "this account server serves an nsc folder read-only: edit the account with nsc, or run `nsc push` against a writable account server",
+    style: "text",
+  },
+  // A replica forwards uploads to its primary; these say why the primary did not answer.
+  PRIMARY_UNAVAILABLE: {
+    status: 503,
+    phrase: "the primary account server is unreachable; the JWT was not stored, try again later",
+    style: "text",
+  },
+  PRIMARY_BAD_RESPONSE: {
+    status: 502,
+    phrase: "the primary account server sent an unreadable answer; the JWT may not be stored",
+    style: "text",
+  },
   BODY_TOO_LARGE: { status: 413, phrase: "request body too large", style: "text" },
   BAD_REQUEST: { status: 400, phrase: "bad request", style: "text" },
+  /** The phrase is replaced by one naming the value (legacy pack endpoint wording). */
+  BAD_MAX: { status: 400, phrase: "bad max parameter", style: "text" },
+  BAD_ACTIVATION: { status: 400, phrase: "bad activation JWT in request", style: "text" },
+  BAD_ACTIVATION_ISSUER: { status: 400, phrase: "bad activation JWT Issuer in request", style: "text" },
+  BAD_ACTIVATION_SUBJECT: { status: 400, phrase: "bad activation JWT Subject in request", style: "text" },
+  BAD_ACTIVATION_HASH: { status: 400, phrase: "bad activation hash in request", style: "text" },
+  UNTRUSTED_ACTIVATION_ISSUER: {
+    status: 400,
+    phrase: "untrusted activation JWT issuer in request: it must be a stored account (or one of its signing keys) or a trusted operator key",
+    style: "text",
+  },
+  ACTIVATION_VALIDATION_FAILED: {
+    status: 400,
+    phrase: "the activation JWT could not be stored because of validation issues:",
+    style: "http-error",
+  },
+  OLDER_ACTIVATION: {
+    status: 409,
+    phrase: "a newer activation JWT is already stored for this hash",
+    style: "text",
+  },
+  ACTIVATION_NOT_FOUND: { status: 404, phrase: "No Matching JWT", style: "http-error" },
+  ACTIVATION_SAVE_FAILED: { status: 500, phrase: "error saving activation JWT", style: "text" },
   NOT_FOUND: { status: 404, phrase: "no matching account JWT", style: "text" },
   JTI_UNSUPPORTED: { status: 501, phrase: "lookup by jti is no longer supported", style: "text" },
   LOAD_FAILED: { status: 500, phrase: "error loading JWT", style: "text" },
   SAVE_FAILED: { status: 500, phrase: "error saving JWT", style: "text" },
+  STORE_UNAVAILABLE: { status: 503, phrase: "the account store is not available, try again", style: "text" },
+  SHUTTING_DOWN: { status: 503, phrase: "the account server is shutting down, try again", style: "text" },
   NOTIFY_FAILED: { status: 500, phrase: "error sending notification of change", style: "text" },
   INTERNAL: { status: 500, phrase: "internal server error", style: "text" },
 };

@@ -2,20 +2,34 @@
  * Composition root: builds the store, registry, NATS link, notifier and HTTP listener from a
  * Config, in the startup order and with the log lines of the user's documentation.
  */
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { AccountRegistry } from "./accounts.js";
-import type { Config } from "./config/types.js";
+import { ActivationRegistry } from "./activations.js";
+import { stateDirOf, type Config } from "./config/types.js";
 import { isAccountServerError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
+import { Drain } from "./http/drain.js";
 import { decodeAccountJwt, decodeOperatorJwt, extractJwt } from "./jwt/decode.js";
 import { Trust } from "./jwt/trust.js";
 import type { Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
 import { Notifier } from "./nats/notifier.js";
+import { Outbox, OUTBOX_FILE } from "./nats/outbox.js";
+import { Responder } from "./nats/responder.js";
+import { PackSync } from "./nats/sync.js";
+import { createActivationStore } from "./store/activations.js";
 import { DirStore } from "./store/dir.js";
 import { MemoryStore } from "./store/memory.js";
+import { KvStore } from "./store/kv.js";
+import { HistoryLog } from "./store/history.js";
+import type { HistorySource } from "./store/types.js";
+import { ExpirySweeper } from "./store/expiry.js";
+import { nscOperatorJwtPath, NscStore } from "./store/nsc.js";
+import { Replica } from "./replica.js";
 import type { JwtStore } from "./store/types.js";
 import { VERSION } from "./version.js";
 
@@ -98,14 +112,96 @@ async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
   return { trust, operatorJwt, systemAccountJwt };
 }
 
+/**
+ * Settings implied by others: an nsc folder supplies the operator JWT when none is configured.
+ * Applied at start and on every reload. Also refuses combinations that cannot work.
+ */
+function effectiveConfig(config: Config): Config {
+  const nsc = config.store.nsc;
+  if (nsc !== undefined && config.primary !== undefined) {
+    throw new StartupError(
+      "a replica (primary) needs a writable store: it cannot serve an nsc folder (store.nsc, -nsc)",
+    );
+  }
+  if (config.primary !== undefined && config.store.readonly) {
+    throw new StartupError(
+      "a replica (primary) needs a writable store: it cannot serve a read-only directory (store.readonly, -ro)",
+    );
+  }
+  if (nsc === undefined) return config;
+  if (!statSync(nsc, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new StartupError(
+      `nsc folder ${nsc} is not a directory: -nsc and store.nsc take an nsc operator folder ` +
+        "(e.g. ~/.local/share/nats/nsc/stores/<operator>)",
+    );
+  }
+  if (config.operatorJwtPath !== undefined) return config;
+  return { ...config, operatorJwtPath: nscOperatorJwtPath(nsc) };
+}
+
+/**
+ * The NATS notification outbox, kept in the state directory when there is one, so changes made
+ * while NATS is away are announced after a restart too. Unreadable: announce everything again.
+ */
+async function openOutbox(config: Config, store: JwtStore, link: NatsLink | undefined, log: Logger): Promise<Outbox> {
+  const stateDir = stateDirOf(config.store);
+  if (!link || stateDir === undefined || store.kind === "memory") return new Outbox({ log });
+  const outbox = new Outbox({ file: join(stateDir, OUTBOX_FILE), log });
+  try {
+    if (!(await outbox.open())) {
+      log.warn("announcing every stored account to be safe");
+      for (const e of store.entries()) outbox.mark(e.key);
+    }
+  } catch (err) {
+    const why = `cannot keep the notification outbox in ${stateDir}: ${(err as Error).message}`;
+    if (store.writable) throw new StartupError(`${why} (store.statedir sets a writable directory)`);
+    log.warn(`${why}; changes seen while NATS is down are kept in memory only`);
+    return new Outbox({ log });
+  }
+  if (outbox.size > 0) log.info(`${outbox.size} notification(s) from before the restart wait for NATS`);
+  return outbox;
+}
+
 function createStore(config: Config, log: Logger): JwtStore {
   const s = config.store;
+  if (s.nsc !== undefined) {
+    if (s.dir !== undefined) log.warn(`store.dir ${s.dir} is ignored: serving the nsc folder ${s.nsc}`);
+    return new NscStore({ folder: s.nsc, log });
+  }
+  if (s.type === "kv") {
+    const servers = s.servers ?? config.nats.servers;
+    if (servers.length === 0) throw new StartupError("store type kv needs store.servers or nats.servers");
+    return new KvStore({
+      bucket: s.bucket,
+      replicas: s.replicas,
+      history: s.history,
+      nats: {
+        ...config.nats,
+        servers,
+        ...(s.userCredentials !== undefined ? { userCredentials: s.userCredentials } : {}),
+      },
+      log,
+    });
+  }
   if (s.dir === undefined) return new MemoryStore();
   return new DirStore({ dir: s.dir, shard: s.shard, readonly: s.readonly, log });
 }
 
+/** The bucket keeps versions itself; other stores get a bounded log in the state directory. */
+function historyOf(config: Config, store: JwtStore, log: Logger, now: () => number): HistorySource {
+  if (store instanceof KvStore) return store;
+  const stateDir = stateDirOf(config.store);
+  return new HistoryLog({
+    ...(stateDir !== undefined && store.writable ? { dir: join(stateDir, "history") } : {}),
+    limit: config.store.history,
+    now,
+    log,
+  });
+}
+
 export class AccountServer {
   private stopped = false;
+  private reloads = 0;
   private operatorJwt: string | undefined;
 
   readonly config: Config;
@@ -114,6 +210,13 @@ export class AccountServer {
   private readonly log: Logger;
   private readonly link: NatsLink | undefined;
   private readonly http: Server;
+  private readonly drain: Drain;
+  private readonly expiry: ExpirySweeper;
+  private readonly replica: Replica | undefined;
+  /** Peer of the nats-servers' resolvers on the system account (with NATS only). */
+  readonly responder: Responder | undefined;
+  /** Periodic pack pull from full nats-servers and other account servers (with NATS only). */
+  readonly packSync: PackSync | undefined;
 
   private constructor(parts: {
     config: Config;
@@ -122,7 +225,12 @@ export class AccountServer {
     notifier: Notifier;
     link: NatsLink | undefined;
     http: Server;
+    drain: Drain;
     operatorJwt: string | undefined;
+    expiry: ExpirySweeper;
+    replica: Replica | undefined;
+    responder: Responder | undefined;
+    packSync: PackSync | undefined;
   }) {
     this.config = parts.config;
     this.log = parts.log;
@@ -130,12 +238,18 @@ export class AccountServer {
     this.notifier = parts.notifier;
     this.link = parts.link;
     this.http = parts.http;
+    this.drain = parts.drain;
     this.operatorJwt = parts.operatorJwt;
+    this.expiry = parts.expiry;
+    this.replica = parts.replica;
+    this.responder = parts.responder;
+    this.packSync = parts.packSync;
   }
 
   /** Start everything; on failure whatever was started is stopped again. */
   static async start(opts: ServerOptions): Promise<AccountServer> {
-    const { config, log } = opts;
+    const { log } = opts;
+    const config = effectiveConfig(opts.config);
     const now = opts.now ?? Date.now;
     log.info(`starting NATS Account server, version ${VERSION}`);
     log.info(`server time is ${unixDate(new Date(now()))}`);
@@ -166,11 +280,63 @@ export class AccountServer {
       if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`);
       else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
     });
+    const history = historyOf(config, store, log, now);
+    if (history instanceof HistoryLog) registry.onChange((c) => history.record(c));
+
+    const activationStore = createActivationStore(config.store, store, log);
+    try {
+      await activationStore.open();
+    } catch (err) {
+      await store.close();
+      throw new StartupError(`error opening activation store ${activationStore.description}: ${(err as Error).message}`);
+    }
+    log.debug(`activation tokens: ${activationStore.size} in ${activationStore.description}`);
+    const activations = new ActivationRegistry({ store: activationStore, accounts: registry, log, now });
+    activations.onChange((c) =>
+      log.info(`updated activation JWT - ${c.issuer.slice(0, 12)}-${c.subject.slice(0, 12)} - ${JSON.stringify(c.importSubject)}`),
+    );
+
+    const expiry = new ExpirySweeper({ registry, log, intervalMs: config.store.cleanupInterval, now });
+    let replica: Replica | undefined;
+    if (config.primary !== undefined) {
+      try {
+        replica = new Replica({
+          primary: config.primary,
+          registry,
+          log,
+          timeoutMs: config.replicationTimeout,
+          maxPack: config.maxReplicationPack,
+          intervalMs: config.replicationInterval,
+        });
+      } catch (err) {
+        await store.close();
+        throw new StartupError((err as Error).message);
+      }
+    }
 
     const link = config.nats.servers.length > 0 ? new NatsLink({ config: config.nats, log }) : undefined;
-    const notifier = new Notifier(registry, link, log);
+    let outbox: Outbox;
+    try {
+      outbox = await openOutbox(config, store, link, log);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    const notifier = new Notifier(registry, link, log, outbox);
+    activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
+    // Both subscribe on every new connection, so they exist before the link starts.
+    const responder = link
+      ? new Responder({ registry, link, notifier, log, now, lookupTimeoutMs: config.signRequestTimeout, name: config.nats.name })
+      : undefined;
+    const packSync =
+      link && config.nats.syncInterval > 0
+        ? new PackSync({ registry, link, notifier, log, now, intervalMs: config.nats.syncInterval })
+        : undefined;
+    // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
+    await replica?.importAtStart();
 
     let http: Server | undefined;
+    const drain = new Drain(log);
     let server: AccountServer | undefined;
     try {
       if (link) await link.start();
@@ -184,9 +350,14 @@ export class AccountServer {
         now,
         operatorJwt: () => server?.operatorJwt ?? files.operatorJwt,
         health: () => server?.health() ?? {},
+        activations,
+        history,
+        maxReplicationPack: config.maxReplicationPack,
+        ...(replica ? { forward: replica.forward.bind(replica) } : {}),
+        ...(responder ? { lookup: (key: string) => responder.lookup(key) } : {}),
       });
       try {
-        http = createListener(config.http, app);
+        http = createListener(config.http, drain.wrap(app));
       } catch (err) {
         throw new StartupError(`error loading X509 certificate/key pair: ${(err as Error).message}`);
       }
@@ -207,9 +378,15 @@ export class AccountServer {
         notifier,
         link,
         http: listening,
+        drain,
         operatorJwt: files.operatorJwt,
+        expiry,
+        replica,
+        responder,
+        packSync,
       });
     } catch (err) {
+      await replica?.stop();
       await link?.stop();
       http?.close();
       await store.close();
@@ -217,15 +394,16 @@ export class AccountServer {
     }
 
     store.watch((change) => {
-      const done =
-        change.jwt === undefined
-          ? registry.remove(change.key, "file")
-          : registry.accept(change.jwt, { source: "file", key: change.key });
-      done.catch((err: unknown) => {
+      registry.applyExternal(change, store.kind === "kv" ? "cluster" : "file").catch((err: unknown) => {
         const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
         log.error(`ignoring changed file for ${change.key.slice(0, 12)}: ${why}`);
       });
     });
+
+    expiry.start();
+    await expiry.sweep();
+    replica?.start();
+    packSync?.start();
 
     const proto = config.http.tls.cert ? "https" : "http";
     log.info(`${proto} listening on port ${server.port}`);
@@ -257,7 +435,9 @@ export class AccountServer {
         configured: this.link !== undefined,
         connected: this.link?.connection !== undefined,
         pending_notifications: this.notifier.backlog,
+        ...(this.packSync ? { pack_sync_interval_ms: this.packSync.currentIntervalMs } : {}),
       },
+      ...(this.replica ? { primary: this.replica.status() } : {}),
     };
   }
 
@@ -265,8 +445,12 @@ export class AccountServer {
    * Re-read the operator and system account JWTs (SIGHUP). Settings that need new sockets or a
    * new store (http, nats, store sections) are reported as needing a restart.
    */
-  async reload(config: Config): Promise<void> {
+  async reload(next: Config): Promise<void> {
+    const config = effectiveConfig(next);
+    const generation = ++this.reloads;
     const files = await loadTrust(config, this.log);
+    // SIGHUPs in quick succession overlap; an earlier reload finishing last must not win.
+    if (generation !== this.reloads) return;
     this.registry.setTrust(files.trust);
     this.registry.setSystemAccountJwt(files.systemAccountJwt);
     this.operatorJwt = files.operatorJwt;
@@ -283,12 +467,17 @@ export class AccountServer {
     if (this.stopped) return;
     this.stopped = true;
     this.log.info("stopping account server");
+    this.drain.start();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
     await closed;
     clearTimeout(timer);
     this.log.info("http server stopped");
+    this.expiry.stop();
+    await this.replica?.stop();
+    await this.packSync?.stop();
+    await this.notifier.close();
     await this.link?.stop();
     await this.registry.store.close();
     this.log.info("account server stopped");

@@ -40,12 +40,12 @@ describe("cli - flags and exit codes", () => {
     assert.match(v.output, new RegExp(`version ${VERSION.replace(/\./g, "\\.")}`));
   });
 
-  it("an unknown flag exits 2; a bad -hp exits 2", async () => {
+  it("an unknown flag exits 2; a bad -hp exits 1 (a startup error, as in the Go server)", async () => {
     const p = cli(["-bogus"]);
     assert.equal(await p.exited, 2);
     assert.match(p.output, /flag provided but not defined: -bogus/);
     const hp = cli(["-hp", "localhost"]);
-    assert.equal(await hp.exited, 2);
+    assert.equal(await hp.exited, 1);
     assert.match(hp.output, /hostport/);
   });
 

@@ -64,8 +64,8 @@ const SPECS: readonly FlagSpec[] = [
       f.hostPort = str(v);
     },
   },
-  { name: "primary", arg: "url", help: "primary account server to replicate from (not available yet)", set: (f, v) => (f.primary = str(v)) },
-  { name: "nsc", arg: "folder", help: "serve an nsc operator folder read-only (not available yet)", set: (f, v) => (f.nsc = absPath(str(v))) },
+  { name: "primary", arg: "url", help: "primary account server to replicate from (this server becomes a replica)", set: (f, v) => (f.primary = str(v)) },
+  { name: "nsc", arg: "folder", help: "serve an nsc operator folder read-only, announcing its changes", set: (f, v) => (f.nsc = absPath(str(v))) },
   { name: "ro", help: "read-only directory store: serve files maintained elsewhere, announce their changes", set: (f, v) => (f.readOnly = bool(v)) },
   { name: "D", help: "enable debug logging", set: (f, v) => (f.debug = bool(v)) },
   { name: "V", help: "enable trace logging", set: (f, v) => (f.trace = bool(v)) },
@@ -99,6 +99,9 @@ export const USAGE: string = [
   }),
   "",
   "Flags may be written -x value, --x value, -x=value or --x=value; booleans as -x or -x=false.",
+  "",
+  "Subcommands:",
+  "  migrate               copy account JWTs between stores (see: nats-account-server migrate -h)",
   "",
 ].join("\n");
 

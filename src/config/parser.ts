@@ -97,7 +97,15 @@ interface Context {
   /** Environment variables being expanded right now; stops `A=$A` from recursing forever. */
   envInProgress: Set<string>;
   positions: Map<object, Map<string, ConfPos>>;
+  /** Maps and arrays open around this text (an include continues its includer's nesting). */
+  depth?: number;
 }
+
+/**
+ * Deepest nesting of maps and arrays accepted. Real configurations stay under ten; the limit
+ * turns a hostile or broken file into a parse error instead of a stack overflow.
+ */
+export const MAX_NESTING = 128;
 
 function parseText(text: string, ctx: Context): ParsedConf {
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -157,6 +165,7 @@ class Parser {
   private lineStart = 0;
   /** Maps currently open in this file, outermost first: the variable scopes. */
   private readonly scopes: ConfMap[] = [];
+  private depth: number;
 
   private readonly src: string;
   private readonly ctx: Context;
@@ -164,6 +173,12 @@ class Parser {
   constructor(src: string, ctx: Context) {
     this.src = src;
     this.ctx = ctx;
+    this.depth = ctx.depth ?? 0;
+  }
+
+  /** Enter a map or array; fails past MAX_NESTING. */
+  private nest(): void {
+    if (++this.depth > MAX_NESTING) this.fail(`maps and arrays are nested more than ${MAX_NESTING} deep`);
   }
 
   document(): ConfMap {
@@ -389,6 +404,7 @@ class Parser {
       dir: dirname(abs),
       includeStack: [...this.ctx.includeStack, abs],
       outerScopes: [...this.ctx.outerScopes, ...this.scopes],
+      depth: this.depth,
     });
     const subPositions = this.ctx.positions.get(sub.value);
     for (const [k, v] of Object.entries(sub.value)) {
@@ -404,15 +420,21 @@ class Parser {
     switch (c) {
       case "{": {
         const openLine = this.line;
+        this.nest();
         this.advance();
         const m = this.newMap();
         this.scopes.push(m);
         this.mapBody(m, openLine);
         this.scopes.pop();
+        this.depth--;
         return { value: m };
       }
-      case "[":
-        return { value: this.array() };
+      case "[": {
+        this.nest();
+        const arr = this.array();
+        this.depth--;
+        return { value: arr };
+      }
       case '"':
         return { value: this.doubleQuoted() };
       case "'":

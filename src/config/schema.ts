@@ -27,6 +27,8 @@ interface Field {
   readonly min?: number;
   /** An empty string is a real value here, not "unset". */
   readonly keepEmpty?: boolean;
+  /** The only accepted values of a string field (compared lower-case). */
+  readonly oneOf?: readonly string[];
 }
 
 interface Section {
@@ -50,6 +52,7 @@ const SCHEMA: Section = {
     signrequesttimeout: { kind: "duration", prop: "signRequestTimeout" },
     primary: { kind: "string", prop: "primary" },
     replicationtimeout: { kind: "duration", prop: "replicationTimeout" },
+    replicationinterval: { kind: "duration", prop: "replicationInterval" },
     maxreplicationpack: { kind: "int", prop: "maxReplicationPack", min: 0 },
     logging: {
       prop: "logging",
@@ -82,6 +85,8 @@ const SCHEMA: Section = {
         maxreconnects: { kind: "int", prop: "maxReconnects", min: -1 },
         tls: { prop: "tls", keys: TLS },
         usercredentials: { kind: "path", prop: "userCredentials" },
+        syncinterval: { kind: "duration", prop: "syncInterval" },
+        name: { kind: "string", prop: "name" },
       },
     },
     store: {
@@ -93,6 +98,13 @@ const SCHEMA: Section = {
         allowdelete: { kind: "bool", prop: "allowDelete" },
         cleanupinterval: { kind: "duration", prop: "cleanupInterval" },
         nsc: { kind: "path", prop: "nsc" },
+        statedir: { kind: "path", prop: "stateDir" },
+        type: { kind: "string", prop: "type", oneOf: ["memory", "dir", "nsc", "kv"] },
+        bucket: { kind: "string", prop: "bucket" },
+        replicas: { kind: "int", prop: "replicas", min: 1 },
+        history: { kind: "int", prop: "history", min: 1 },
+        servers: { kind: "list", prop: "servers" },
+        usercredentials: { kind: "path", prop: "userCredentials" },
       },
     },
   },
@@ -272,6 +284,10 @@ class Mapper {
     switch (spec.kind) {
       case "string":
         if (typeof v !== "string") return bad("a string");
+        if (spec.oneOf) {
+          if (!spec.oneOf.includes(v.toLowerCase())) return bad(`one of ${spec.oneOf.join(", ")}`);
+          return v.toLowerCase();
+        }
         // Optional settings treat "" as absent, as the legacy server's zero values did.
         return v === "" && !spec.keepEmpty ? undefined : v;
       case "path": {

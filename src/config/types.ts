@@ -2,6 +2,7 @@
  * The server's typed settings and their defaults: the single shape that the config file,
  * the command-line flags and the code all agree on. Durations are milliseconds.
  */
+import { resolve } from "node:path";
 
 export interface TlsFiles {
   /** PEM certificate file. */
@@ -48,9 +49,21 @@ export interface NatsConfig {
   readonly tls: TlsFiles;
   /** .creds file of a system-account user. */
   readonly userCredentials?: string;
+  /**
+   * ms between pack syncs with the full nats-servers and other account servers (jittered, and
+   * backed off while a divergence persists); 0 = never pull.
+   */
+  readonly syncInterval: number;
+  /** `server.name` in replies to NATS requests (nsc prints it); default `nats-account-server`. */
+  readonly name?: string;
 }
 
+/** Which backend holds the account JWTs. */
+export type StoreType = "memory" | "dir" | "nsc" | "kv";
+
 export interface StoreConfig {
+  /** Backend; absent means inferred: `nsc` if set, else `dir` if set, else memory. */
+  readonly type?: StoreType;
   /** Directory store path; absent means the memory store. */
   readonly dir?: string;
   /** `<dir>/<last 2 chars>/<KEY>.jwt` layout. */
@@ -63,6 +76,21 @@ export interface StoreConfig {
   readonly cleanupInterval: number;
   /** nsc operator folder (read-only view). */
   readonly nsc?: string;
+  /** JetStream KV bucket (type kv). */
+  readonly bucket: string;
+  /** Replicas of the KV bucket's stream. */
+  readonly replicas: number;
+  /** Versions kept per account: KV bucket history, and the directory store's history log. */
+  readonly history: number;
+  /** NATS URLs of the JetStream deployment holding the bucket; absent means `nats.servers`. */
+  readonly servers?: readonly string[];
+  /** Credentials of a user of the (JetStream-enabled) account holding the bucket. */
+  readonly userCredentials?: string;
+  /**
+   * The server's own bookkeeping (activation tokens, ...), kept out of the store directory so
+   * that it stays portable. Absent means `<dir>.state`, a sibling of the store directory.
+   */
+  readonly stateDir?: string;
 }
 
 export interface Config {
@@ -73,6 +101,8 @@ export interface Config {
   readonly signRequestTimeout: number;
   readonly primary?: string;
   readonly replicationTimeout: number;
+  /** ms between a replica's pack re-syncs with its primary (jittered); 0 = only at start. */
+  readonly replicationInterval: number;
   readonly maxReplicationPack: number;
   readonly logging: LoggingConfig;
   readonly http: HttpConfig;
@@ -84,6 +114,7 @@ export function defaultConfig(): Config {
   return {
     signRequestTimeout: 1000,
     replicationTimeout: 5000,
+    replicationInterval: 30000,
     maxReplicationPack: 10000,
     logging: { time: true, debug: false, trace: false, colors: true, pid: false, json: false },
     http: {
@@ -99,8 +130,26 @@ export function defaultConfig(): Config {
       connectTimeout: 5000,
       reconnectWait: 1000,
       maxReconnects: -1,
+      syncInterval: 60000,
       tls: {},
     },
-    store: { shard: false, readonly: false, allowDelete: true, cleanupInterval: 0 },
+    store: {
+      shard: false,
+      readonly: false,
+      allowDelete: true,
+      cleanupInterval: 0,
+      bucket: "nats-account-server",
+      replicas: 1,
+      history: 10,
+    },
   };
+}
+
+/**
+ * Where the server keeps its own files: `store.statedir`, else `<store.dir>.state` next to
+ * the store directory (never inside it). Undefined when there is no directory store.
+ */
+export function stateDirOf(store: StoreConfig): string | undefined {
+  if (store.stateDir !== undefined) return store.stateDir;
+  return store.dir === undefined ? undefined : resolve(store.dir) + ".state";
 }

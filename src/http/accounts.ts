@@ -5,7 +5,10 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
+import { isPublicKey } from "../jwt/nkey.js";
 import type { Notifier } from "../nats/notifier.js";
+import type { ForwardedAnswer } from "../replica.js";
+import { decodedView } from "./decoded.js";
 import { readBody, send } from "./respond.js";
 import type { RequestContext } from "./router.js";
 
@@ -15,6 +18,13 @@ export interface AccountRoutesOptions {
   readonly maxBodyBytes: number;
   /** Wall clock in milliseconds. */
   readonly now: () => number;
+  /**
+   * Asks the NATS system account for a key the store lacks (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`)
+   * and stores a valid answer; resolves once done, whatever the outcome.
+   */
+  readonly lookup?: (key: string) => Promise<unknown>;
+  /** Replica mode: uploads go to the primary and its answer is relayed (see src/replica.ts). */
+  readonly forward?: (pathAndQuery: string, body: string, contentType: string | undefined, key: string) => Promise<ForwardedAnswer>;
 }
 
 const PROBE_HEADERS: OutgoingHttpHeaders = {
@@ -52,14 +62,37 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     send(res, 200, { ...PROBE_HEADERS });
   }
 
-  function getAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+  function getAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void | Promise<void> {
     const key = ctx.params["key"]!;
     const jti = ctx.query("jti");
     if (jti !== undefined && jti !== "") throw new AccountServerError("JTI_UNSUPPORTED");
     const view = registry.view(key);
+    if (!view) {
+      // A shared store still loading must not answer "no such account" for one it may hold.
+      if (registry.store.ready === false) throw new AccountServerError("STORE_UNAVAILABLE");
+      // A full nats-server or another account server may hold it: ask the system account.
+      if (opts.lookup && isPublicKey(key, "account") && !registry.store.isDeleted(key)) {
+        return lookupThenAnswer(req, res, ctx, key);
+      }
+      throw new AccountServerError("NOT_FOUND", { reason: key });
+    }
+    answer(req, res, ctx, view);
+  }
+
+  async function lookupThenAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, key: string): Promise<void> {
+    await opts.lookup!(key);
+    const view = registry.view(key);
     if (!view) throw new AccountServerError("NOT_FOUND", { reason: key });
+    answer(req, res, ctx, view);
+  }
+
+  function answer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, view: AccountView): void {
     if (ctx.flag("text")) {
       send(res, 200, { "Content-Type": "text/plain" }, view.entry.jwt);
+      return;
+    }
+    if (ctx.flag("decode")) {
+      send(res, 200, { "Content-Type": "text/plain" }, decodedView(view.entry.jwt));
       return;
     }
     if (!view.valid) throw new AccountServerError("LOAD_FAILED", { reason: "stored JWT does not decode" });
@@ -85,7 +118,13 @@ export function accountRoutes(opts: AccountRoutesOptions) {
 
   async function postAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const key = ctx.params["key"]!;
-    if (!registry.store.writable) throw new AccountServerError("READ_ONLY");
+    if (opts.forward) {
+      const body = await readBody(req, opts.maxBodyBytes);
+      const a = await opts.forward(req.url ?? "", body, req.headers["content-type"], key);
+      send(res, a.status, a.contentType ? { "Content-Type": a.contentType } : {}, a.body);
+      return;
+    }
+    if (!registry.store.writable) throw new AccountServerError(registry.store.kind === "nsc" ? "READ_ONLY_NSC" : "READ_ONLY");
     const body = await readBody(req, opts.maxBodyBytes);
     await registry.accept(body, { source: "http", key });
     send(res, 200, {});

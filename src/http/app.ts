@@ -6,11 +6,17 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import { readFileSync } from "node:fs";
 import type { AccountRegistry } from "../accounts.js";
+import type { ActivationRegistry } from "../activations.js";
 import type { HttpConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { Notifier } from "../nats/notifier.js";
-import { accountRoutes } from "./accounts.js";
+import { accountRoutes, type AccountRoutesOptions } from "./accounts.js";
+import { activationRoutes } from "./activations.js";
+import { decodedView } from "./decoded.js";
 import { HELP_TEXT } from "./help.js";
+import { historyRoutes } from "./history.js";
+import type { HistorySource } from "../store/types.js";
+import { packRoute } from "./pack.js";
 import { send, sendError, sendText } from "./respond.js";
 import { Router, type Route } from "./router.js";
 
@@ -23,6 +29,16 @@ export interface HttpAppOptions {
   readonly operatorJwt: () => string | undefined;
   /** Health summary for /healthz. */
   readonly health: () => Record<string, unknown>;
+  /** Replica mode: where uploads are forwarded (the primary). */
+  readonly forward?: AccountRoutesOptions["forward"];
+  /** NATS lookup of an account the store lacks (GET miss); absent without NATS. */
+  readonly lookup?: AccountRoutesOptions["lookup"];
+  /** Activation tokens; without it the activation endpoints are not routed. */
+  readonly activations?: ActivationRegistry;
+  /** Past versions of account JWTs; without it the history endpoints are not routed. */
+  readonly history?: HistorySource;
+  /** `maxreplicationpack`: most entries in one `/jwt/v1/pack` answer (default 10000). */
+  readonly maxReplicationPack?: number;
   readonly now?: () => number;
 }
 
@@ -35,6 +51,8 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     notifier: opts.notifier,
     maxBodyBytes: opts.config.maxBodyBytes,
     now: opts.now ?? Date.now,
+    ...(opts.forward ? { forward: opts.forward } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
 
   const routes: Route[] = [
@@ -43,18 +61,57 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount } },
     { path: "/jwt/v1/help", methods: { GET: (_q, res) => sendText(res, 200, HELP_TEXT) } },
     {
+      path: "/jwt/v1/pack",
+      methods: {
+        GET: packRoute({ store: opts.registry.store, maxPack: opts.maxReplicationPack ?? 10000, now: opts.now ?? Date.now }),
+      },
+    },
+    {
       path: "/healthz",
       methods: {
         GET: (_q, res) => send(res, 200, { "Content-Type": "application/json" }, JSON.stringify(opts.health())),
       },
     },
+    {
+      // Readiness, unlike liveness: 503 until the store can answer (a KV bucket still loading).
+      path: "/readyz",
+      methods: {
+        GET: (_q, res) => {
+          const ready = opts.registry.store.ready !== false;
+          send(res, ready ? 200 : 503, { "Content-Type": "application/json" }, JSON.stringify({ ready }));
+        },
+      },
+    },
   ];
+  if (opts.history) {
+    const h = historyRoutes(opts.history);
+    routes.push(
+      { path: "/jwt/v1/accounts/:key/history", methods: { GET: h.list }, json: true },
+      { path: "/jwt/v1/accounts/:key/history/:revision", methods: { GET: h.version }, json: true },
+    );
+  }
   if (opts.operatorJwt() !== undefined) {
     const operator = (_q: IncomingMessage, res: ServerResponse, ctx: { flag(n: string): boolean }): void => {
       const jwt = opts.operatorJwt() ?? "";
-      send(res, 200, { "Content-Type": ctx.flag("text") ? "text/plain" : "application/jwt" }, jwt);
+      if (ctx.flag("text")) send(res, 200, { "Content-Type": "text/plain" }, jwt);
+      else if (ctx.flag("decode")) send(res, 200, { "Content-Type": "text/plain" }, decodedView(jwt));
+      else send(res, 200, { "Content-Type": "application/jwt" }, jwt);
     };
     routes.push({ path: "/jwt/v1/operator", methods: { GET: operator } });
+    // `nsc pull -A` asks v2 first and falls back to v1 only on a status above 299.
+    routes.push({ path: "/jwt/v2/operator", methods: { GET: operator } });
+  }
+  if (opts.activations) {
+    const act = activationRoutes({
+      activations: opts.activations,
+      notifier: opts.notifier,
+      maxBodyBytes: opts.config.maxBodyBytes,
+      now: opts.now ?? Date.now,
+    });
+    // A read-only store or a replica takes no uploads: the path stays known, so POST answers 405.
+    const writable = opts.activations.store.writable && !opts.forward;
+    routes.push({ path: "/jwt/v1/activations", methods: writable ? { POST: act.postActivation } : {} });
+    routes.push({ path: "/jwt/v1/activations/:hash", methods: { GET: act.getActivation } });
   }
   const router = new Router(routes);
 
@@ -67,13 +124,16 @@ export function createApp(opts: HttpAppOptions): RequestListener {
 /** Create the listener (HTTP or HTTPS) with the configured timeouts; not yet listening. */
 export function createListener(config: HttpConfig, app: RequestListener): Server {
   const tls = config.tls;
+  // Node checks the request and header deadlines only this often (default 30 s), so without it
+  // a client trickling bytes could hold a connection far longer than the read timeout.
+  const timing = { connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.readTimeout / 4) || 1000)) };
   const server: Server =
     tls.cert !== undefined && tls.cert !== ""
       ? (createHttpsServer(
-          { cert: readFileSync(tls.cert), key: readFileSync(tls.key ?? ""), minVersion: "TLSv1.2" },
+          { ...timing, cert: readFileSync(tls.cert), key: readFileSync(tls.key ?? ""), minVersion: "TLSv1.2" },
           app,
         ) as unknown as Server)
-      : createHttpServer(app);
+      : createHttpServer(timing, app);
   server.requestTimeout = config.readTimeout;
   server.headersTimeout = Math.min(config.readTimeout, 60_000);
   // Idle keep-alive connections are closed after the read timeout, as the Go server did.

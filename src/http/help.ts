@@ -18,20 +18,56 @@ The account JWT as stored: 200, Content-Type application/jwt, ETag "<jti>", Cach
 If-None-Match with the ETag (lists, W/ and * accepted) answers 304.
 Query flags (on when the value is "true"):
   text=true    the stored JWT as text/plain
+  decode=true  a readable text/plain view: header and claims as indented JSON (keys sorted,
+               iat/exp/nbf followed by their UTC date, activation tokens of imports decoded
+               in place), then the signature; parts that do not decode are shown as
+               <bad ... - reason>. text wins over decode; both skip If-None-Match, check
+               and notify.
   check=true   404 with an empty body when the JWT has expired
   notify=true  announce the JWT to the nats-servers again
 The system account JWT configured with systemaccountjwtpath is served when the store lacks it.
+With NATS configured, a key the store lacks (and never deleted) is first asked for on
+$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP (waiting at most signrequesttimeout); a valid answer is
+stored and served.
 
 ## POST /jwt/v1/accounts/<account public key>
 Body: the account JWT (what nsc push sends). The key must equal the JWT subject and the JWT must
 be signed by the operator or one of its signing keys, be valid now, and pass claim validation.
 200 stored (or identical to what is stored); 400 with the reason; 409 when a JWT with a newer
-issue time (iat) is already stored; 405 on a read-only store; 413 when the body is too large.
-Every accepted change is announced once to the nats-servers on
+issue time (iat) is already stored; 405 on a read-only store or nsc folder; 413 when the body
+is too large. Every accepted change is announced once to the nats-servers on
 $SYS.ACCOUNT.<key>.CLAIMS.UPDATE.
+On a replica (primary configured) the upload is forwarded to the primary and its answer
+(status, content type, body) is relayed; after a 200 the replica serves the JWT at once.
+503 when the primary cannot be reached (nothing was stored), 502 when its answer broke off.
 
-## GET /jwt/v1/operator
+## GET /jwt/v1/operator, GET /jwt/v2/operator
 The operator JWT (when operatorjwtpath is configured), Content-Type application/jwt.
+nsc pull -A asks the v2 path first.
+Flags text=true and decode=true as for accounts.
+
+## GET /jwt/v1/pack?max=<n>
+Every stored account JWT that has not expired, one "<account public key>|<jwt>" per line
+(lines separated by a newline, none after the last), text/plain; used to seed replicas.
+max limits the number of lines; it defaults to, and may not exceed, maxreplicationpack
+(10000 unless configured): a larger value answers 400, as does a max that is not an integer.
+max=0 answers an empty body; a negative max means the configured limit.
+
+## POST /jwt/v1/activations
+Body: an activation JWT (the token an exporting account gives an importing account). Its
+subject must be an account public key and it must name an import subject; it is signed by a
+stored account (directly, or by one of its signing keys named with issuer_account) or by a
+trusted operator key, must be valid now and pass claim validation. It is stored under its
+hash id: base32 (no padding) of SHA-256 of "<issuer>.<subject>.<import subject>", the import
+subject cut before its first wildcard ("_" when it starts with one).
+200 stored (or identical); 400 with the reason; 409 when a token with a newer iat is stored
+under the same hash; 405 on a read-only store or a replica. Each stored token is announced
+once on $SYS.ACCOUNT.<issuer>.CLAIMS.ACTIVATE.<hash>.
+
+## GET /jwt/v1/activations/<hash>
+The activation JWT stored under that hash id (the padded form with trailing "=" is accepted
+too), answered like an account: ETag, Cache-Control, If-None-Match, HEAD, and the text,
+decode, check and notify flags. 404 "No Matching JWT" when unknown.
 
 ## GET /healthz
 200 with a JSON summary of the store and the NATS connection.

@@ -88,6 +88,32 @@ export function isPublicKey(key: string, kind?: KeyKind): boolean {
   return k !== undefined && (kind === undefined || k === kind);
 }
 
+/** The public nkey text for 32 raw key bytes of `kind` (e.g. a per-process server id). */
+export function encodePublicKey(kind: KeyKind, key: Uint8Array): string {
+  if (key.length !== 32) throw new RangeError("an nkey holds 32 key bytes");
+  let prefix = 0;
+  for (const [p, k] of KIND_BY_PREFIX) if (k === kind) prefix = p;
+  const raw = new Uint8Array(RAW_LEN);
+  raw[0] = prefix;
+  raw.set(key, 1);
+  const crc = crc16(raw, RAW_LEN - 2);
+  raw[RAW_LEN - 2] = crc & 0xff;
+  raw[RAW_LEN - 1] = crc >> 8;
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const b of raw) {
+    acc = ((acc << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += alphabet[(acc >> bits) & 31];
+    }
+  }
+  return out;
+}
+
 /** Fixed DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow. */
 const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 

@@ -20,9 +20,10 @@ export interface AccountValidationOptions {
   /**
    * Also report expired / not-yet-valid activation tokens embedded in imports, as time-check
    * issues. Go deliberately stopped doing this in Dec 2020 ("expiration of a token should
-   * not invalidate the entire account"), so the default is false.
+   * not invalidate the entire account"), so the default is false. `"warn"` lists them as
+   * warnings instead: shown when something else refuses the JWT, never refusing it alone.
    */
-  readonly checkActivationTimes?: boolean;
+  readonly checkActivationTimes?: boolean | "warn";
 }
 
 type Obj = Record<string, unknown>;
@@ -268,9 +269,10 @@ function validateImport(
   }
   validateActivationBody(out, act);
   if (opts.checkActivationTimes) {
-    if (act.exp > 0 && now > act.exp) timeCheck(out, `activation token for import ${q(subject)} is expired`);
+    const report = opts.checkActivationTimes === "warn" ? warning : timeCheck;
+    if (act.exp > 0 && now > act.exp) report(out, `activation token for import ${q(subject)} is expired`);
     if (act.nbf > 0 && act.nbf > now) {
-      timeCheck(out, `activation token for import ${q(subject)} is not yet valid`);
+      report(out, `activation token for import ${q(subject)} is not yet valid`);
     }
   }
   const subj = isService && to !== "" ? to : subject;

@@ -15,6 +15,8 @@ import type { Logger } from "../log.js";
 export interface NatsLinkOptions {
   readonly config: NatsConfig;
   readonly log: Logger;
+  /** What the connection is for, as the log lines say it ("notifications"). */
+  readonly purpose?: string;
   /** Injectable for tests; defaults to the real client. */
   readonly connect?: (opts: ConnectionOptions) => Promise<NatsConnection>;
 }
@@ -36,12 +38,16 @@ export class NatsLink {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly listeners: ConnectedListener[] = [];
+  private readonly downListeners: Array<() => void> = [];
   private readonly connectFn: (opts: ConnectionOptions) => Promise<NatsConnection>;
 
   private readonly opts: NatsLinkOptions;
 
+  private readonly purpose: string;
+
   constructor(opts: NatsLinkOptions) {
     this.opts = opts;
+    this.purpose = opts.purpose ?? "notifications";
     this.connectFn = opts.connect ?? natsConnect;
   }
 
@@ -55,6 +61,24 @@ export class NatsLink {
     this.listeners.push(l);
   }
 
+  /**
+   * Called when the connection drops (it may come back: see onConnected). The client discards
+   * what is published until then, so publishers must hold their messages themselves.
+   */
+  onDisconnected(l: () => void): void {
+    this.downListeners.push(l);
+  }
+
+  private announceDown(): void {
+    for (const l of this.downListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.opts.log.error(`NATS disconnect listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
   /** Make the first attempt (awaited, so its outcome is logged in startup order) and keep trying. */
   async start(): Promise<void> {
     await this.attempt();
@@ -63,7 +87,7 @@ export class NatsLink {
   private async attempt(): Promise<void> {
     const { log, config } = this.opts;
     if (this.stopped) return;
-    log.info("connecting to NATS for notifications");
+    log.info(`connecting to NATS for ${this.purpose}`);
     let nc: NatsConnection;
     try {
       nc = await this.connectFn(await this.clientOptions());
@@ -78,7 +102,7 @@ export class NatsLink {
       return;
     }
     this.nc = nc;
-    log.info(`connected to NATS at ${nc.getServer()} for notifications`);
+    log.info(`connected to NATS at ${nc.getServer()} for ${this.purpose}`);
     void this.watchStatus(nc);
     this.announce(nc);
   }
@@ -106,6 +130,7 @@ export class NatsLink {
     void nc.closed().then((err) => {
       if (this.stopped || this.nc !== nc) return;
       this.nc = undefined;
+      this.announceDown();
       // The Go server exited here; we keep serving HTTP and start over.
       log.error(`nats connection closed${err ? `: ${err.message}` : ""}, will reconnect`);
       this.schedule();
@@ -115,6 +140,7 @@ export class NatsLink {
       switch (s.type) {
         case "disconnect":
           log.warn("nats disconnected");
+          this.announceDown();
           break;
         case "reconnect":
           log.warn("nats reconnected");

@@ -3,9 +3,10 @@
  * types (URL, MEMORY, full, cache) apply. Changes made while NATS is away are sent on connect.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AccountChange, AccountRegistry } from "../accounts.js";
+import type { AccountChange, AccountRegistry, WriteJournal } from "../accounts.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
+import { Outbox } from "./outbox.js";
 
 /** Where full and cache resolvers take operator-signed delete requests. */
 export const DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE";
@@ -15,35 +16,90 @@ export function updateSubject(key: string): string {
   return `$SYS.ACCOUNT.${key}.CLAIMS.UPDATE`;
 }
 
-export class Notifier {
-  /** Keys changed while no connection was up; their current JWT is sent on connect. */
-  private readonly pending = new Set<string>();
+/** Legacy activation subject: `<issuer>` signed the token, `<hash>` is its activation id. */
+export function activationSubject(issuer: string, hash: string): string {
+  return `$SYS.ACCOUNT.${issuer}.CLAIMS.ACTIVATE.${hash}`;
+}
+
+export class Notifier implements WriteJournal {
+  /**
+   * Keys whose change no nats-server has confirmed yet (durable with a state file). Each is
+   * published once when it changes, and again on every (re)connect until a flush confirms it.
+   */
+  private readonly outbox: Outbox;
+  /** The connection while it is up; publishing on a reconnecting client would be discarded. */
+  private nc: NatsConnection | undefined;
+  /** Published on `nc` since the last flush, with the outbox generation that was sent. */
+  private sent = new Map<string, number>();
+  private confirmTimer: NodeJS.Immediate | undefined;
+  private readonly confirming = new Set<Promise<void>>();
+  /** Activation tokens stored while no connection was up, by hash (the latest one wins). */
+  private readonly pendingActivations = new Map<string, { issuer: string; jwt: string }>();
 
   private readonly registry: AccountRegistry;
   private readonly link: NatsLink | undefined;
   private readonly log: Logger;
 
-  constructor(registry: AccountRegistry, link: NatsLink | undefined, log: Logger) {
+  /** `outbox` must be opened already; without one, pending changes are kept in memory. */
+  constructor(registry: AccountRegistry, link: NatsLink | undefined, log: Logger, outbox?: Outbox) {
     this.registry = registry;
     this.link = link;
     this.log = log;
+    this.outbox = outbox ?? new Outbox({ log });
     registry.onChange((c) => this.onChange(c));
-    link?.onConnected((nc) => this.flush(nc));
+    if (link) registry.addJournal(this);
+    link?.onConnected((nc) => {
+      this.nc = nc;
+      this.flush(nc);
+    });
+    link?.onDisconnected(() => {
+      this.nc = undefined;
+    });
+  }
+
+  /** WriteJournal: the change of `key` is recorded durably before the store writes it. */
+  begin(key: string): Promise<void> {
+    return this.outbox.begin(key);
+  }
+
+  end(key: string): void {
+    this.outbox.end(key);
+  }
+
+  /** Wait for confirmations in flight and save the outbox (before the link closes). */
+  async close(): Promise<void> {
+    if (this.confirmTimer) {
+      clearImmediate(this.confirmTimer);
+      this.confirmTimer = undefined;
+      if (this.nc) this.confirm(this.nc);
+    }
+    await Promise.all([...this.confirming]);
+    await this.outbox.save().catch((err: unknown) => {
+      this.log.error(`saving the notification outbox failed: ${(err as Error).message}`);
+    });
   }
 
   /** Last delete request forwarded: one request deletes many accounts, it is forwarded once. */
   private lastDeleteClaim: string | undefined;
 
   private onChange(c: AccountChange): void {
+    // The instance that wrote a shared store announces the change; the others stay quiet.
+    if (c.source === "cluster") return;
+    // Every nats-server already received a JWT that came in on a per-account update subject.
+    if (c.broadcast) return;
     if (c.entry) {
-      this.notify(c.key);
+      if (!this.link) return;
+      // Writes through the registry were journalled already; anything else is queued here.
+      if (this.outbox.generation(c.key) === undefined) this.outbox.mark(c.key);
+      if (this.nc) this.publish(this.nc, c.key);
+      else this.log.debug(`NATS not connected, notification for ${c.key.slice(0, 12)} deferred`);
       return;
     }
     // A deletion received over NATS already reached the nats-servers; one made over HTTP is
     // forwarded so full/cache resolvers lock the account out too.
     if (c.deleted && c.deleteClaim && c.source === "http" && c.deleteClaim !== this.lastDeleteClaim) {
       this.lastDeleteClaim = c.deleteClaim;
-      const nc = this.link?.connection;
+      const nc = this.nc;
       if (nc) nc.publish(DELETE_SUBJECT, c.deleteClaim);
       else if (this.link) this.log.warn("NATS not connected: the delete request was not forwarded to the nats-servers");
     }
@@ -51,40 +107,104 @@ export class Notifier {
 
   /** Announce the current JWT of `key` (also used by `GET ?notify=true`). */
   notify(key: string): void {
-    const nc = this.link?.connection;
+    const nc = this.nc;
     if (!this.link) {
       this.log.debug(`skipping notification for ${key.slice(0, 12)}, no NATS configured`);
       return;
     }
+    this.outbox.mark(key);
     if (!nc) {
-      this.pending.add(key);
       this.log.debug(`NATS not connected, notification for ${key.slice(0, 12)} deferred`);
       return;
     }
     this.publish(nc, key);
   }
 
+  /** Announce an activation token (stored, or asked for with `GET ?notify=true`). */
+  notifyActivation(issuer: string, hash: string, jwt: string): void {
+    if (!this.link) {
+      this.log.debug(`skipping activation notification for ${hash.slice(0, 12)}, no NATS configured`);
+      return;
+    }
+    const nc = this.nc;
+    if (!nc) {
+      this.pendingActivations.set(hash, { issuer, jwt });
+      this.log.debug(`NATS not connected, activation notification for ${hash.slice(0, 12)} deferred`);
+      return;
+    }
+    this.publishActivation(nc, issuer, hash, jwt);
+  }
+
   /** Number of changes waiting for a connection. */
   get backlog(): number {
-    return this.pending.size;
+    return (this.nc ? 0 : this.outbox.size) + this.pendingActivations.size;
+  }
+
+  /** Number of account changes not yet confirmed by a nats-server (sent or not). */
+  get unconfirmed(): number {
+    return this.outbox.size;
+  }
+
+  private publishActivation(nc: NatsConnection, issuer: string, hash: string, jwt: string): void {
+    try {
+      nc.publish(activationSubject(issuer, hash), jwt);
+      this.log.trace(`published activation ${hash} of ${issuer}`);
+    } catch (err) {
+      this.pendingActivations.set(hash, { issuer, jwt });
+      this.log.error(`activation notification for ${hash.slice(0, 12)} failed: ${(err as Error).message}`);
+    }
   }
 
   private publish(nc: NatsConnection, key: string): void {
+    const gen = this.outbox.generation(key);
     const entry = this.registry.get(key);
-    if (!entry) return;
+    if (!entry) {
+      if (gen !== undefined) this.outbox.confirm(key, gen);
+      return;
+    }
     try {
       nc.publish(updateSubject(key), entry.jwt);
       this.log.trace(`published update for ${key}`);
     } catch (err) {
-      this.pending.add(key);
+      // Stays in the outbox: sent again on the next connect.
       this.log.error(`notification for ${key.slice(0, 12)} failed: ${(err as Error).message}`);
+      return;
     }
+    if (gen === undefined) return;
+    this.sent.set(key, gen);
+    this.confirmTimer ??= setImmediate(() => {
+      this.confirmTimer = undefined;
+      this.confirm(nc);
+    });
+  }
+
+  /**
+   * One PING/PONG for everything published since the last one: the server has then read those
+   * messages, so their keys leave the outbox. A disconnect rejects the flush and keeps them.
+   */
+  private confirm(nc: NatsConnection): void {
+    const batch = this.sent;
+    this.sent = new Map();
+    const p = nc.flush().then(
+      () => {
+        for (const [key, gen] of batch) this.outbox.confirm(key, gen);
+      },
+      (err: unknown) => {
+        this.log.debug(`${batch.size} notification(s) unconfirmed, kept for the next connect: ${(err as Error).message}`);
+      },
+    );
+    this.confirming.add(p);
+    void p.finally(() => this.confirming.delete(p));
   }
 
   private flush(nc: NatsConnection): void {
-    if (this.pending.size === 0) return;
-    const keys = [...this.pending];
-    this.pending.clear();
+    if (this.pendingActivations.size > 0) {
+      const acts = [...this.pendingActivations];
+      this.pendingActivations.clear();
+      for (const [hash, a] of acts) this.publishActivation(nc, a.issuer, hash, a.jwt);
+    }
+    if (this.outbox.size === 0) return;
+    const keys = this.outbox.keys();
     this.log.info(`sending ${keys.length} notification(s) deferred while NATS was unavailable`);
     for (const k of keys) this.publish(nc, k);
   }

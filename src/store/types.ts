@@ -18,6 +18,34 @@ export interface ExternalChange {
   readonly key: string;
   /** The new content, or undefined when the JWT disappeared. */
   readonly jwt: string | undefined;
+  /** The JWT disappeared because the account was deleted (a tombstone), not just removed. */
+  readonly deleted?: boolean;
+}
+
+/** One stored version of an account JWT, oldest first in a history list. */
+export interface HistoryEntry {
+  /** Increasing per key (the bucket revision, or a per-key counter). */
+  readonly revision: number;
+  /** When this version was stored. */
+  readonly stored: Date;
+  /** The JWT of this version; absent for a deletion. */
+  readonly jwt?: string;
+  readonly deleted?: boolean;
+}
+
+/** Where past versions of account JWTs can be read. */
+export interface HistorySource {
+  history(key: string): Promise<HistoryEntry[]>;
+}
+
+/** A compare-and-set lost against a concurrent writer; the caller re-reads and decides again. */
+export class StoreConflictError extends Error {
+  override readonly name = "StoreConflictError";
+}
+
+/** The backend cannot be reached (e.g. the JetStream bucket while NATS is down). */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
 }
 
 export interface JwtStore {
@@ -49,6 +77,13 @@ export interface JwtStore {
   tombstone(key: string): Promise<void>;
   /** True when `key` was deleted and not uploaded again since. */
   isDeleted(key: string): boolean;
+  /**
+   * Take a change another instance already made durable (shared stores): update the index only.
+   * Stores without `adopt` persist nothing themselves on external changes, so `put` serves.
+   */
+  adopt?(key: string, jwt: string | undefined, deleted?: boolean): StoredJwt | undefined;
+  /** False while the backend is still loading or unreachable (absent means always ready). */
+  readonly ready?: boolean;
   /** Start reporting external changes (no-op for stores that cannot have any). */
   watch(onChange: (change: ExternalChange) => void): void;
   close(): Promise<void>;

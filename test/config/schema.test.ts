@@ -106,6 +106,7 @@ describe("configFromConf: mapping", () => {
       signrequesttimeout: "2s"
       primary: "http://primary:9090"
       replicationtimeout: 7000
+      replicationinterval: 45s
       maxreplicationpack: 50
       logging { time: false, debug: true, trace: true, colors: false, pid: true, json: true }
       http {
@@ -135,6 +136,7 @@ describe("configFromConf: mapping", () => {
       signRequestTimeout: 2000,
       primary: "http://primary:9090",
       replicationTimeout: 7000,
+      replicationInterval: 45000,
       maxReplicationPack: 50,
       logging: { time: false, debug: true, trace: true, colors: false, pid: true, json: true },
       http: {
@@ -152,6 +154,7 @@ describe("configFromConf: mapping", () => {
         maxReconnects: 3,
         tls: { root: "/ca", cert: "/nc", key: "/nk" },
         userCredentials: "/sys.creds",
+        syncInterval: 60000,
       },
       store: { dir: "/data", shard: true, readonly: true, cleanupInterval: 60000, nsc: "/nsc" },
     });
@@ -170,6 +173,8 @@ describe("configFromConf: mapping", () => {
     { name: "size-style 5k ms", text: "http { readtimeout: 5k }", check: (c) => c.http.readTimeout, want: 5000 },
     { name: "unquoted 2m is minutes", text: "replicationtimeout: 2m", check: (c) => c.replicationTimeout, want: 120000 },
     { name: "maxreconnects -1", text: "nats { maxreconnects: -1 }", check: (c) => c.nats.maxReconnects, want: -1 },
+    { name: "pack sync interval", text: "nats { syncinterval: 30s }", check: (c) => c.nats.syncInterval, want: 30000 },
+    { name: "server name in replies", text: "nats { name: as-1 }", check: (c) => c.nats.name, want: "as-1" },
     { name: "later duplicate wins", text: "http { Port: 1 }\nhttp { port: 2 }", check: (c) => c.http.port, want: 2 },
     { name: "empty path unsets", text: "operatorjwtpath: \"\"", check: (c) => c.operatorJwtPath, want: undefined },
     { name: "empty host = all interfaces", text: 'http { host: "" }', check: (c) => c.http.host, want: "" },

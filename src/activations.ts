@@ -1,0 +1,207 @@
+/**
+ * The write path and GET views of activation tokens: legacy checks and phrases, trust through
+ * the stored exporting account, validation, `iat` ordering, durable storage, one change event.
+ */
+import type { AccountRegistry } from "./accounts.js";
+import { AccountServerError, isAccountServerError } from "./errors.js";
+import { decodeAccountJwt, decodeActivationJwt, peekClaims, type DecodedJwt } from "./jwt/decode.js";
+import { isPublicKey } from "./jwt/nkey.js";
+import { activationHash, validateActivationClaims } from "./jwt/validate.js";
+import type { Logger } from "./log.js";
+import type { ActivationStore } from "./store/activations.js";
+import type { StoredJwt } from "./store/types.js";
+
+export interface ActivationChange {
+  readonly hash: string;
+  /** Key that signed the token (the legacy notification subject names it). */
+  readonly issuer: string;
+  /** The importing account. */
+  readonly subject: string;
+  readonly importSubject: string;
+  readonly jti: string;
+  readonly entry: StoredJwt;
+}
+
+/** What a GET needs, derived once per stored token. */
+export interface ActivationView {
+  readonly entry: StoredJwt;
+  /** `"<jti>"`, or undefined when the stored token does not decode. */
+  readonly etag: string | undefined;
+  /** Expiry in unix seconds, 0 = never. */
+  readonly exp: number;
+  readonly issuer: string;
+  readonly valid: boolean;
+}
+
+export interface ActivationRegistryOptions {
+  readonly store: ActivationStore;
+  /** Where the exporting accounts (the token issuers) are looked up. */
+  readonly accounts: AccountRegistry;
+  readonly log: Logger;
+  /** Wall clock in milliseconds. */
+  readonly now?: () => number;
+}
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown): Obj | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
+}
+
+function str(o: Obj | undefined, k: string): string {
+  const v = o?.[k];
+  return typeof v === "string" ? v : "";
+}
+
+/** Import subject and issuer_account, wherever the token's version keeps them. */
+function activationFields(d: DecodedJwt): { importSubject: string; issuerAccount: string } {
+  const nats = obj(d.claims["nats"]);
+  return {
+    importSubject: str(nats, "subject"),
+    issuerAccount: d.version === 1 ? str(d.claims, "issuer_account") : str(nats, "issuer_account"),
+  };
+}
+
+/** Go's hash ids carry `====` padding; ours do not. Both name the same token. */
+export function normalizeActivationHash(hash: string): string {
+  return hash.replace(/=+$/, "");
+}
+
+export class ActivationRegistry {
+  readonly store: ActivationStore;
+  private readonly accounts: AccountRegistry;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly listeners: Array<(c: ActivationChange) => void> = [];
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly views = new WeakMap<StoredJwt, ActivationView>();
+
+  constructor(opts: ActivationRegistryOptions) {
+    this.store = opts.store;
+    this.accounts = opts.accounts;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+  }
+
+  onChange(listener: (c: ActivationChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The stored token for `hash` (padded or not), with what a GET needs. */
+  view(hash: string): ActivationView | undefined {
+    const entry = this.store.get(normalizeActivationHash(hash));
+    if (!entry) return undefined;
+    let v = this.views.get(entry);
+    if (!v) {
+      try {
+        const d = decodeActivationJwt(entry.jwt);
+        v = { entry, etag: `"${d.jti}"`, exp: d.exp, issuer: d.iss, valid: true };
+      } catch (err) {
+        v = { entry, etag: undefined, exp: 0, issuer: peekClaims(entry.jwt)?.iss ?? "", valid: false };
+        this.log.error(`stored activation ${entry.key.slice(0, 12)} does not decode: ${(err as Error).message}`);
+      }
+      this.views.set(entry, v);
+    }
+    return v;
+  }
+
+  /** Check and store an activation token; throws AccountServerError for every refusal. */
+  async accept(jwt: string): Promise<{ changed: boolean; hash: string; entry: StoredJwt }> {
+    if (!this.store.writable) throw new AccountServerError("READ_ONLY");
+    const { d, hash, importSubject } = this.check(jwt);
+    return this.serialized(hash, async () => {
+      const previous = this.store.get(hash);
+      if (previous) {
+        if (previous.jwt === jwt) return { changed: false, hash, entry: previous };
+        const old = peekClaims(previous.jwt);
+        if (old) {
+          if (old.jti === d.jti) return { changed: false, hash, entry: previous };
+          if (old.iat > d.iat) {
+            throw new AccountServerError("OLDER_ACTIVATION", { reason: `stored iat ${old.iat} > uploaded iat ${d.iat}` });
+          }
+        }
+      }
+      let entry: StoredJwt;
+      try {
+        entry = await this.store.put(hash, jwt);
+      } catch (err) {
+        throw new AccountServerError("ACTIVATION_SAVE_FAILED", { reason: (err as Error).message, cause: err });
+      }
+      this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, issuer: d.iss, valid: true });
+      const change: ActivationChange = { hash, issuer: d.iss, subject: d.sub, importSubject, jti: d.jti, entry };
+      for (const l of this.listeners) {
+        try {
+          l(change);
+        } catch (err) {
+          this.log.error(`activation listener failed: ${(err as Error).message}`);
+        }
+      }
+      return { changed: true, hash, entry };
+    });
+  }
+
+  /** Every check of a POST, legacy ones first (in the legacy order), then ours. */
+  private check(jwt: string): { d: DecodedJwt; hash: string; importSubject: string } {
+    let d: DecodedJwt;
+    try {
+      d = decodeActivationJwt(jwt);
+    } catch (err) {
+      throw new AccountServerError("BAD_ACTIVATION", {
+        reason: isAccountServerError(err) ? err.reason : (err as Error).message,
+        cause: err,
+      });
+    }
+    if (!isPublicKey(d.iss, "account") && !isPublicKey(d.iss, "operator")) {
+      throw new AccountServerError("BAD_ACTIVATION_ISSUER", { reason: d.iss });
+    }
+    if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_ACTIVATION_SUBJECT", { reason: d.sub });
+    const { importSubject, issuerAccount } = activationFields(d);
+    if (importSubject === "") {
+      throw new AccountServerError("BAD_ACTIVATION_HASH", { reason: "the token names no import subject" });
+    }
+    const hash = activationHash(d.iss, d.sub, importSubject);
+
+    const issues = validateActivationClaims(d, Math.floor(this.now() / 1000));
+    if (issues.some((i) => i.blocking || i.timeCheck)) {
+      throw new AccountServerError("ACTIVATION_VALIDATION_FAILED", {
+        details: issues.map((i) => i.description),
+        reason: issues.map((i) => i.description).join("; "),
+      });
+    }
+    this.checkTrust(d, issuerAccount);
+    return { d, hash, importSubject };
+  }
+
+  /**
+   * The signer must be a trusted operator key, or a stored (trusted) account, or one of that
+   * account's signing keys named through `issuer_account`: the rule nats-server applies when
+   * it uses the token, so nothing is stored that no server would honour.
+   */
+  private checkTrust(d: DecodedJwt, issuerAccount: string): void {
+    const untrusted = (reason: string): AccountServerError =>
+      new AccountServerError("UNTRUSTED_ACTIVATION_ISSUER", { reason });
+    if (isPublicKey(d.iss, "operator")) {
+      if (!this.accounts.isTrustedIssuer(d.iss)) throw untrusted(`operator key ${d.iss} is not trusted`);
+      return;
+    }
+    const account = issuerAccount || d.iss;
+    const view = this.accounts.view(account);
+    if (!view?.valid) throw untrusted(`exporting account ${account} is not stored here`);
+    if (account === d.iss) return;
+    const nats = obj(obj(decodeAccountJwt(view.entry.jwt).claims)?.["nats"]);
+    const keys = Array.isArray(nats?.["signing_keys"]) ? (nats["signing_keys"] as unknown[]) : [];
+    const signs = keys.some((k) => k === d.iss || str(obj(k), "key") === d.iss);
+    if (!signs) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
+  }
+
+  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+}

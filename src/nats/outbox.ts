@@ -1,0 +1,170 @@
+/**
+ * The notification outbox: account keys whose change no nats-server has confirmed yet, kept in a
+ * small state file so that changes made while NATS is away are announced even after a restart.
+ */
+import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { isPublicKey } from "../jwt/nkey.js";
+import type { Logger } from "../log.js";
+import { writeFileDurable } from "../store/dir.js";
+
+/** Name of the outbox file inside the state directory. */
+export const OUTBOX_FILE = "notify-outbox.json";
+
+interface Entry {
+  /** Bumped on every change of the key, so a late confirmation of an older one is ignored. */
+  gen: number;
+  /** Writes of the key in progress: the key must stay until they are announced. */
+  writing: number;
+}
+
+export interface OutboxOptions {
+  /** The state file; undefined keeps the outbox in memory only (memory store, no state dir). */
+  readonly file?: string;
+  readonly log: Logger;
+}
+
+export class Outbox {
+  readonly file: string | undefined;
+  private readonly log: Logger;
+  private readonly entries = new Map<string, Entry>();
+  private gen = 0;
+  /** Bumped on every mutation; `saved` is the version last written, to skip idle rewrites. */
+  private version = 0;
+  private saved = 0;
+  private saving: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(opts: OutboxOptions) {
+    this.file = opts.file;
+    this.log = opts.log;
+  }
+
+  /**
+   * Create the state directory, drop temp files of an interrupted save and load the keys a
+   * previous run left unconfirmed. Resolves false when the file was unreadable, in which case
+   * the caller should announce everything it holds.
+   */
+  async open(): Promise<boolean> {
+    if (this.file === undefined) return true;
+    const dir = dirname(this.file);
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    const tmpPrefix = `.${basename(this.file)}.`;
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(tmpPrefix) && name.endsWith(".tmp")) await unlink(join(dir, name)).catch(() => {});
+    }
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return true;
+      throw err;
+    }
+    let keys: unknown;
+    try {
+      keys = (JSON.parse(text) as { pending?: unknown }).pending;
+    } catch {
+      keys = undefined;
+    }
+    if (!Array.isArray(keys)) {
+      this.log.error(`notification outbox ${this.file} is unreadable`);
+      return false;
+    }
+    for (const k of keys) {
+      if (typeof k === "string" && isPublicKey(k, "account")) this.entries.set(k, { gen: ++this.gen, writing: 0 });
+    }
+    this.saved = this.version;
+    return true;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** The current generation of `key`, or undefined when nothing is pending for it. */
+  generation(key: string): number | undefined {
+    return this.entries.get(key)?.gen;
+  }
+
+  /** A change of `key` is about to be written: resolves once that intent is durable. */
+  async begin(key: string): Promise<void> {
+    const e = this.touch(key);
+    e.writing++;
+    try {
+      await this.save();
+    } catch (err) {
+      e.writing--;
+      throw err;
+    }
+  }
+
+  /** The write of `key` ended (announced on the change feed, or failed). */
+  end(key: string): void {
+    const e = this.entries.get(key);
+    if (e && e.writing > 0) e.writing--;
+  }
+
+  /** Queue an announcement of `key` without waiting for the disk (`notify=true`, startup). */
+  mark(key: string): void {
+    this.touch(key);
+    this.saveLater();
+  }
+
+  /** A nats-server received the announcement of `key` made at generation `gen`. */
+  confirm(key: string, gen: number): void {
+    const e = this.entries.get(key);
+    if (!e || e.gen !== gen || e.writing > 0) return;
+    this.entries.delete(key);
+    this.version++;
+    this.saveLater();
+  }
+
+  private touch(key: string): Entry {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { gen: 0, writing: 0 };
+      this.entries.set(key, e);
+    }
+    e.gen = ++this.gen;
+    this.version++;
+    return e;
+  }
+
+  private saveLater(): void {
+    this.save().catch((err: unknown) => {
+      this.log.error(`saving the notification outbox ${this.file} failed: ${(err as Error).message}`);
+    });
+  }
+
+  /**
+   * Write the pending keys (atomic, durable). Calls made while a write is running share the one
+   * write queued after it, which sees every change made before it starts (group commit).
+   */
+  save(): Promise<void> {
+    if (this.file === undefined) return Promise.resolve();
+    if (!this.saving) {
+      this.saving = this.write().finally(() => {
+        this.saving = undefined;
+      });
+      return this.saving;
+    }
+    this.queued ??= this.saving
+      .catch(() => {})
+      .then(() => {
+        this.queued = undefined;
+        return this.save();
+      });
+    return this.queued;
+  }
+
+  private async write(): Promise<void> {
+    const version = this.version;
+    if (version === this.saved) return;
+    await writeFileDurable(this.file!, JSON.stringify({ version: 1, pending: this.keys() }) + "\n");
+    if (this.saved < version) this.saved = version;
+  }
+}

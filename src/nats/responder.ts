@@ -1,0 +1,310 @@
+/**
+ * The server as a peer of nats-server's NATS-based resolvers on the system account: answers
+ * LOOKUP, PACK, LIST, DELETE and the three UPDATE subjects, and asks LOOKUP itself on a miss.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { AccountRegistry } from "../accounts.js";
+import { AccountServerError, isAccountServerError } from "../errors.js";
+import { peekClaims } from "../jwt/decode.js";
+import { encodePublicKey, isPublicKey } from "../jwt/nkey.js";
+import type { Logger } from "../log.js";
+import { VERSION } from "../version.js";
+import type { NatsLink } from "./connection.js";
+import { DELETE_SUBJECT, type Notifier } from "./notifier.js";
+
+/** Asked by full and cache resolvers for an account they do not hold. */
+export const LOOKUP_SUBJECTS = "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP";
+/** Legacy update subject (5 tokens): every resolver type and the Go account server listen. */
+export const LEGACY_UPDATE_SUBJECTS = "$SYS.ACCOUNT.*.CLAIMS.UPDATE";
+/** Per-account update request (6 tokens): every resolver type listens. */
+export const ACCOUNT_UPDATE_SUBJECTS = "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE";
+/** Update request naming no account (what `nsc push -u nats://` sends): full and cache only. */
+export const UPDATE_SUBJECT = "$SYS.REQ.CLAIMS.UPDATE";
+export const LIST_SUBJECT = "$SYS.REQ.CLAIMS.LIST";
+export const PACK_SUBJECT = "$SYS.REQ.CLAIMS.PACK";
+/** Full resolvers answer PACK in this queue group, so each request gets exactly one stream. */
+export const PACK_QUEUE = "responder";
+export { DELETE_SUBJECT };
+
+export function lookupSubject(key: string): string {
+  return `$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`;
+}
+
+/** The `server` object of every JSON reply; nsc refuses replies whose `name` is empty. */
+export class ServerIdentity {
+  readonly name: string;
+  readonly host: string;
+  /** A server nkey made up per process, as nats-server and the Go account server did. */
+  readonly id: string;
+  private seq = 0;
+  private readonly now: () => number;
+
+  constructor(o: { name?: string | undefined; now?: () => number } = {}) {
+    this.name = o.name !== undefined && o.name !== "" ? o.name : "nats-account-server";
+    this.host = hostname();
+    this.id = encodePublicKey("server", randomBytes(32));
+    this.now = o.now ?? Date.now;
+  }
+
+  /** The object for the next reply (`seq` increases per reply). */
+  next(): Record<string, unknown> {
+    return {
+      name: this.name,
+      host: this.host,
+      id: this.id,
+      ver: VERSION,
+      seq: ++this.seq,
+      jetstream: false,
+      time: new Date(this.now()).toISOString(),
+    };
+  }
+}
+
+export interface ResponderOptions {
+  readonly registry: AccountRegistry;
+  readonly link: NatsLink;
+  readonly notifier: Notifier;
+  readonly log: Logger;
+  /** ms to wait for an answer to our own LOOKUP (the legacy `signrequesttimeout`). */
+  readonly lookupTimeoutMs: number;
+  /** `server.name` in replies. */
+  readonly name?: string | undefined;
+  /** Wall clock in milliseconds. */
+  readonly now?: () => number;
+}
+
+type UpdateKind = "legacy" | "account" | "any";
+
+/** Why an update or delete was refused, in the words nats-server uses where it has some. */
+function refusalText(err: unknown): string {
+  if (!isAccountServerError(err)) return (err as Error)?.message ?? String(err);
+  switch (err.code) {
+    case "KEY_MISMATCH":
+      return "subject does not match jwt content";
+    case "BAD_JWT":
+      // The decoder's reason is Go's error text ("expected 3 chunks", ...).
+      return err.reason ?? err.phrase;
+    case "VALIDATION_FAILED":
+      return err.details.length > 0 ? err.details.join("; ") : err.phrase;
+    default:
+      return err.phrase;
+  }
+}
+
+export class Responder {
+  readonly identity: ServerIdentity;
+  private readonly registry: AccountRegistry;
+  private readonly link: NatsLink;
+  private readonly notifier: Notifier;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly lookupTimeoutMs: number;
+  /** Connection objects already subscribed (the client re-subscribes by itself on reconnect). */
+  private readonly attached = new WeakSet<NatsConnection>();
+  /** Lookups in flight, so a burst of GETs for one missing key asks NATS once. */
+  private readonly lookups = new Map<string, Promise<boolean>>();
+
+  constructor(o: ResponderOptions) {
+    this.registry = o.registry;
+    this.link = o.link;
+    this.notifier = o.notifier;
+    this.log = o.log;
+    this.now = o.now ?? Date.now;
+    this.lookupTimeoutMs = o.lookupTimeoutMs;
+    this.identity = new ServerIdentity({ name: o.name, now: this.now });
+    o.link.onConnected((nc) => this.attach(nc));
+  }
+
+  private attach(nc: NatsConnection): void {
+    if (this.attached.has(nc)) return;
+    this.attached.add(nc);
+    const on = (subject: string, handler: (m: Msg) => unknown, queue?: string): void => {
+      nc.subscribe(subject, {
+        ...(queue ? { queue } : {}),
+        callback: (err, m) => {
+          if (err) {
+            this.log.error(`NATS subscription ${subject} failed: ${err.message}`);
+            return;
+          }
+          try {
+            const r = handler(m);
+            if (r instanceof Promise) r.catch((e: unknown) => this.failed(subject, e));
+          } catch (e) {
+            this.failed(subject, e);
+          }
+        },
+      });
+    };
+    on(LOOKUP_SUBJECTS, (m) => this.onLookup(nc, m));
+    on(LEGACY_UPDATE_SUBJECTS, (m) => this.onUpdate(nc, m, "legacy"));
+    on(ACCOUNT_UPDATE_SUBJECTS, (m) => this.onUpdate(nc, m, "account"));
+    on(UPDATE_SUBJECT, (m) => this.onUpdate(nc, m, "any"));
+    on(LIST_SUBJECT, (m) => this.onList(nc, m));
+    on(DELETE_SUBJECT, (m) => this.onDelete(nc, m));
+    on(PACK_SUBJECT, (m) => this.onPack(nc, m), PACK_QUEUE);
+    this.log.info("answering account lookups, updates, lists, deletions and pack requests on NATS");
+  }
+
+  private failed(subject: string, err: unknown): void {
+    this.log.error(`handling a message on ${subject} failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  private reply(nc: NatsConnection, m: Msg, body: Record<string, unknown>): void {
+    if (!m.reply) return;
+    // Without headers: full/cache resolvers of some versions parse a header block as payload.
+    nc.publish(m.reply, JSON.stringify({ ...body, server: this.identity.next() }));
+  }
+
+  /** The stored JWT for `key` if it is one we would serve: decodes, trusted, not expired. */
+  private servable(key: string): string | undefined {
+    const v = this.registry.view(key);
+    if (!v?.valid) return undefined;
+    if (v.exp > 0 && v.exp * 1000 <= this.now()) return undefined;
+    return v.entry.jwt;
+  }
+
+  private storeReady(): boolean {
+    return this.registry.store.ready !== false;
+  }
+
+  // ---- LOOKUP ---------------------------------------------------------------------------
+
+  /** Reply only with a JWT we hold: 2.9.10 stores an empty reply as a 0-byte file. */
+  private onLookup(nc: NatsConnection, m: Msg): void {
+    if (!m.reply) return;
+    const key = m.subject.split(".")[3] ?? "";
+    const jwt = this.servable(key);
+    if (jwt === undefined) {
+      this.log.trace(`lookup for ${key.slice(0, 12)}: not held, not answering`);
+      return;
+    }
+    nc.publish(m.reply, jwt);
+    this.log.debug(`answered lookup for ${key.slice(0, 12)}`);
+  }
+
+  /**
+   * Ask the system account for `key` (an HTTP GET missed). Whatever comes back goes through the
+   * registry like a sync: trust, validation, tombstones. Resolves true when the JWT is now held.
+   */
+  lookup(key: string): Promise<boolean> {
+    let p = this.lookups.get(key);
+    if (!p) {
+      p = this.lookupOnce(key).finally(() => this.lookups.delete(key));
+      this.lookups.set(key, p);
+    }
+    return p;
+  }
+
+  private async lookupOnce(key: string): Promise<boolean> {
+    const nc = this.link.connection;
+    if (!nc || !isPublicKey(key, "account") || !this.registry.store.writable) return false;
+    let jwt: string;
+    try {
+      const m = await nc.request(lookupSubject(key), "", { timeout: this.lookupTimeoutMs });
+      jwt = m.string();
+    } catch (err) {
+      this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${(err as Error).message}`);
+      return false;
+    }
+    // Newer servers answer an empty body for "not found".
+    if (jwt === "") return false;
+    try {
+      await this.registry.accept(jwt, { source: "lookup", key });
+      return true;
+    } catch (err) {
+      this.log.warn(`lookup of ${key.slice(0, 12)} on NATS returned a JWT we refuse: ${refusalText(err)}`);
+      return false;
+    }
+  }
+
+  // ---- UPDATE ---------------------------------------------------------------------------
+
+  private async onUpdate(nc: NatsConnection, m: Msg, kind: UpdateKind): Promise<void> {
+    const tokens = m.subject.split(".");
+    const subjectKey = kind === "legacy" ? tokens[2] : kind === "account" ? tokens[3] : undefined;
+    const jwt = m.string();
+    let account = subjectKey ?? peekClaims(jwt)?.sub ?? "n/a";
+    if (account === "") account = "n/a";
+    try {
+      if (jwt === "") throw new Error("request body is empty");
+      // Peers announce on the per-account subjects; only a deliberate push (nsc, on
+      // `$SYS.REQ.CLAIMS.UPDATE`) brings a deleted account back.
+      if (subjectKey !== undefined && this.registry.store.isDeleted(subjectKey) && !this.registry.store.get(subjectKey)) {
+        throw new AccountServerError("ACCOUNT_DELETED", { reason: subjectKey });
+      }
+      await this.registry.accept(jwt, {
+        source: "nats",
+        ...(subjectKey !== undefined ? { key: subjectKey } : {}),
+        // Per-account subjects reach every nats-server and account server already; a JWT taken
+        // from `$SYS.REQ.CLAIMS.UPDATE` is announced (URL and MEMORY resolvers do not listen there).
+        broadcast: kind !== "any",
+      });
+      this.reply(nc, m, { data: { account, code: 200, message: "jwt updated" } });
+    } catch (err) {
+      if (isAccountServerError(err) && err.code === "BAD_JWT" && subjectKey === undefined) account = "n/a";
+      const why = refusalText(err);
+      const message =
+        isAccountServerError(err) && err.code === "VALIDATION_FAILED" ? "jwt validation failed" : "jwt update resulted in error";
+      this.log.warn(`refused JWT update for ${account.slice(0, 12)} on ${m.subject}: ${why}`);
+      // nats-servers apply whatever they receive, older or not: announce what we hold so the
+      // older JWT does not stay with them.
+      if (isAccountServerError(err) && err.code === "OLDER_JWT" && this.servable(account) !== undefined) {
+        this.notifier.notify(account);
+      }
+      this.reply(nc, m, { error: { account, code: 500, description: `${message} - ${why}` } });
+    }
+  }
+
+  // ---- LIST, DELETE -----------------------------------------------------------------------
+
+  private onList(nc: NatsConnection, m: Msg): void {
+    if (!m.reply || !this.storeReady()) return;
+    const keys: string[] = [];
+    for (const e of this.registry.store.entries()) {
+      if (this.servable(e.key) !== undefined) keys.push(e.key);
+    }
+    this.reply(nc, m, { data: keys });
+    this.log.debug(`list request answered with ${keys.length} account(s)`);
+  }
+
+  private async onDelete(nc: NatsConnection, m: Msg): Promise<void> {
+    const claim = m.string();
+    try {
+      const r = await this.registry.deleteAccounts(claim, "nats");
+      this.log.info(`deleted ${r.accounts.length} account(s) on request of ${r.by} over NATS`);
+      this.reply(nc, m, { data: { code: 200, message: `deleted ${r.accounts.length} accounts` } });
+    } catch (err) {
+      const sub = peekClaims(claim)?.sub ?? "";
+      const description = `delete accounts request by ${sub} failed - ${refusalText(err)}`;
+      this.log.warn(description);
+      this.reply(nc, m, { error: { code: 500, description } });
+    }
+  }
+
+  // ---- PACK -----------------------------------------------------------------------------
+
+  /**
+   * One `key|jwt` per message and an empty terminator, or just the terminator when the requester
+   * already has our hash (the store keeps it incrementally; nothing is hashed here).
+   */
+  private onPack(nc: NatsConnection, m: Msg): void {
+    if (!m.reply || !this.storeReady()) return;
+    const ours = this.registry.store.hash();
+    if (m.data.length === ours.length && ours.equals(m.data)) {
+      nc.publish(m.reply, "");
+      this.log.trace("pack request matches our hash");
+      return;
+    }
+    let n = 0;
+    for (const e of this.registry.store.entries()) {
+      const jwt = this.servable(e.key);
+      if (jwt === undefined) continue;
+      nc.publish(m.reply, `${e.key}|${jwt}`);
+      n++;
+    }
+    nc.publish(m.reply, "");
+    this.log.debug(`pack request answered with ${n} JWT(s)`);
+  }
+}
