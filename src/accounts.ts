@@ -358,10 +358,10 @@ export class AccountRegistry {
     await this.serialized(key, () => this.store_(decoded, source, true));
   }
 
-  /** Forget `key` (file removed from a read-only directory, expiry). */
   /**
-   * `expected`: remove only if that exact entry is still stored (the expiry sweeper must not
-   * remove a newer JWT that arrived meanwhile). Resolves with whether something was removed.
+   * Forget `key` (file removed from a read-only directory, expiry). `expected`: remove only if
+   * that exact entry is still stored (the expiry sweeper must not remove a newer JWT that arrived
+   * meanwhile). Resolves with whether something was removed.
    */
   async remove(key: string, source: ChangeSource, expected?: StoredJwt): Promise<boolean> {
     return this.serialized(key, async () => {

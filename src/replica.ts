@@ -237,12 +237,22 @@ export class Replica {
    * On a 200 the JWT is also stored here at once, so this replica serves it without waiting for a
    * re-sync. Throws PRIMARY_UNAVAILABLE (503) when the primary cannot be reached.
    */
-  async forward(pathAndQuery: string, body: string, contentType: string | undefined, key: string): Promise<ForwardedAnswer> {
+  /**
+   * Send a write (upload or deletion) to the primary and relay its answer; when the primary took
+   * it, `applyLocally` makes this replica serve the result at once.
+   */
+  async forward(
+    method: "POST" | "DELETE",
+    pathAndQuery: string,
+    body: string,
+    contentType: string | undefined,
+    applyLocally: () => Promise<unknown>,
+  ): Promise<ForwardedAnswer> {
     const url = this.primary + pathAndQuery;
     let res: ForwardedAnswer;
     try {
       res = await this.request(url, {
-        method: "POST",
+        method,
         body,
         headers: contentType ? { "Content-Type": contentType } : {},
       });
@@ -256,10 +266,10 @@ export class Replica {
     }
     this.markReachable();
     if (res.status === 200) {
-      // The primary accepted a deliberate upload: store it like one (it also lifts a deletion here).
-      await this.registry.accept(body, { source: "http", key }).catch((err: unknown) => {
+      // The primary took a deliberate write: apply it here like one (an upload also lifts a deletion).
+      await applyLocally().catch((err: unknown) => {
         const why = isAccountServerError(err) ? err.phrase : String(err);
-        this.log.warn(`the primary stored the JWT for account - ${key.slice(0, 12)} - but this replica did not: ${why}`);
+        this.log.warn(`the primary accepted ${method} ${pathAndQuery} but this replica did not apply it: ${why}`);
       });
     }
     return res;

@@ -433,7 +433,9 @@ export class AccountServer {
       store: { type: store.kind, location: store.description, writable: store.writable, accounts: store.size },
       nats: {
         configured: this.link !== undefined,
-        connected: this.link?.connection !== undefined,
+        // The client object survives a disconnect while it reconnects; the notifier knows better.
+        connected: this.notifier.connected,
+        unconfirmed_notifications: this.notifier.unconfirmed,
         pending_notifications: this.notifier.backlog,
         ...(this.packSync ? { pack_sync_interval_ms: this.packSync.currentIntervalMs } : {}),
       },

@@ -4,24 +4,16 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, sign } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { defaultConfig, type Config } from "../src/config/types.js";
-import { encodePublicKey } from "../src/jwt/nkey.js";
 import { createLogger } from "../src/log.js";
 import { AccountServer } from "../src/server.js";
-import { accountJwt, createAccount, createOperator, makeOperator, nowSec, type KeyPair } from "./helpers/fixtures.js";
+import { accountJwt, createAccount, createOperator, makeOperator, newJti, nowSec, signJwt } from "./helpers/fixtures.js";
+import { fastSigner } from "./helpers/fast-signer.js";
 import { freePort, tempDir, writeFile } from "./helpers/processes.js";
-
-/** An operator signing key backed by node:crypto: signing 100 JWTs with tweetnacl takes seconds. */
-function fastSigner(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const pub = encodePublicKey("operator", publicKey.export({ format: "der", type: "spki" }).subarray(-32));
-  return { getPublicKey: () => pub, sign: (d: Uint8Array) => new Uint8Array(sign(null, d, privateKey)) } as unknown as KeyPair;
-}
 
 const signer = fastSigner();
 const op = makeOperator({ extraSigningKeys: [signer.getPublicKey()] });
@@ -156,6 +148,20 @@ describe("replica - following a primary", () => {
     assert.equal(r.status, 200, await r.text());
     assert.equal((await get(replica, a.getPublicKey())).body, jwt);
     assert.equal((await get(primary, a.getPublicKey())).body, jwt);
+  });
+
+  it("a deletion sent to the replica is forwarded: both stop serving the account", async () => {
+    const a = createAccount();
+    const k = a.getPublicKey();
+    assert.equal((await post(primary, k, accountJwt(a, signer))).status, 200);
+    await served(replica, k, (await get(primary, k)).body, 5000);
+    const opKey = op.signer.getPublicKey();
+    const claim = signJwt({ jti: newJti(), iat: nowSec(), iss: opKey, sub: opKey, nats: { accounts: [k], version: 2 } }, op.signer);
+    const r = await fetch(`${replica.url}/jwt/v1/accounts`, { method: "DELETE", body: claim });
+    assert.equal(r.status, 200, await r.text());
+    assert.equal((await get(primary, k)).status, 404);
+    assert.equal((await get(replica, k)).status, 404);
+    assert.equal(primary.server.registry.store.isDeleted(k), true);
   });
 
   it("the primary's refusals are relayed as they are (status, content type, phrase)", async () => {

@@ -10,7 +10,7 @@ import type { Notifier } from "../nats/notifier.js";
 import type { ForwardedAnswer } from "../replica.js";
 import { decodedView } from "./decoded.js";
 import { readBody, send } from "./respond.js";
-import type { RequestContext } from "./router.js";
+import { ROUTER_HEADERS, type RequestContext } from "./router.js";
 
 export interface AccountRoutesOptions {
   readonly registry: AccountRegistry;
@@ -24,7 +24,13 @@ export interface AccountRoutesOptions {
    */
   readonly lookup?: (key: string) => Promise<unknown>;
   /** Replica mode: uploads go to the primary and its answer is relayed (see src/replica.ts). */
-  readonly forward?: (pathAndQuery: string, body: string, contentType: string | undefined, key: string) => Promise<ForwardedAnswer>;
+  readonly forward?: (
+    method: "POST" | "DELETE",
+    pathAndQuery: string,
+    body: string,
+    contentType: string | undefined,
+    applyLocally: () => Promise<unknown>,
+  ) => Promise<ForwardedAnswer>;
 }
 
 const PROBE_HEADERS: OutgoingHttpHeaders = {
@@ -33,13 +39,28 @@ const PROBE_HEADERS: OutgoingHttpHeaders = {
   Expires: "0",
 };
 
+/** Probe answer for the router's fast path, headers precomputed. */
+const PROBE_FAST: readonly string[] = [...ROUTER_HEADERS, ...Object.entries(PROBE_HEADERS).flat().map(String)];
+
+/** A precomputed 200 answer for one view; Cache-Control counts down, so it is per max-age. */
+interface CachedAnswer {
+  /** The max-age the headers were made for (-1: no `exp`, they never change). */
+  readonly age: number;
+  readonly headers: readonly string[];
+}
+
+/** Seconds a JWT stays fresh (never negative), or -1 without `exp`. */
+function freshFor(exp: number, nowMs: number): number {
+  return exp <= 0 ? -1 : Math.max(0, Math.trunc(exp - nowMs / 1000));
+}
+
 /**
  * Cache-Control for a JWT: fresh until it expires (never a negative age). A JWT without `exp`
  * can be replaced at any moment, so caches must revalidate (cheap thanks to the ETag).
  */
 export function cacheControl(exp: number, nowMs: number): string {
-  if (exp <= 0) return "no-cache";
-  const age = Math.max(0, Math.trunc(exp - nowMs / 1000));
+  const age = freshFor(exp, nowMs);
+  if (age < 0) return "no-cache";
   return `max-age=${age}, stale-while-revalidate=3600, stale-if-error=3600`;
 }
 
@@ -60,6 +81,43 @@ export function accountRoutes(opts: AccountRoutesOptions) {
 
   function probe(_req: IncomingMessage, res: ServerResponse): void {
     send(res, 200, { ...PROBE_HEADERS });
+  }
+
+  function fastProbe(_req: IncomingMessage, res: ServerResponse): boolean {
+    res.writeHead(200, PROBE_FAST as string[]);
+    res.end();
+    return true;
+  }
+
+  // Views are immutable and replaced on every change, so answers keyed on them never go stale.
+  const answers = new WeakMap<AccountView, CachedAnswer>();
+
+  /**
+   * The hot path (router shortcut for a plain GET/HEAD of a key): the same answer as serveJwt,
+   * from headers computed once per view and second. Anything unusual takes the normal way.
+   */
+  function fastGet(_req: IncomingMessage, res: ServerResponse, key: string): boolean {
+    const view = registry.view(key);
+    if (view === undefined || !view.valid) return false;
+    const nowMs = now();
+    const age = freshFor(view.exp, nowMs);
+    let a = answers.get(view);
+    if (a === undefined || a.age !== age) {
+      a = {
+        age,
+        headers: [
+          ...ROUTER_HEADERS,
+          "ETag", view.etag!,
+          "Cache-Control", cacheControl(view.exp, nowMs),
+          "Content-Type", "application/jwt",
+          "Content-Length", String(Buffer.byteLength(view.entry.jwt)),
+        ],
+      };
+      answers.set(view, a);
+    }
+    res.writeHead(200, a.headers as string[]);
+    res.end(view.entry.jwt);
+    return true;
   }
 
   function getAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void | Promise<void> {
@@ -120,7 +178,9 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     const key = ctx.params["key"]!;
     if (opts.forward) {
       const body = await readBody(req, opts.maxBodyBytes);
-      const a = await opts.forward(req.url ?? "", body, req.headers["content-type"], key);
+      const a = await opts.forward("POST", req.url ?? "", body, req.headers["content-type"], () =>
+        registry.accept(body, { source: "http", key }),
+      );
       send(res, a.status, a.contentType ? { "Content-Type": a.contentType } : {}, a.body);
       return;
     }
@@ -133,6 +193,13 @@ export function accountRoutes(opts: AccountRoutesOptions) {
   /** Operator-signed deletion, the HTTP twin of `$SYS.REQ.CLAIMS.DELETE` (nsc push --prune). */
   async function deleteAccounts(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, opts.maxBodyBytes);
+    if (opts.forward) {
+      const a = await opts.forward("DELETE", req.url ?? "", body, req.headers["content-type"], () =>
+        registry.deleteAccounts(body, "http"),
+      );
+      send(res, a.status, a.contentType ? { "Content-Type": a.contentType } : {}, a.body);
+      return;
+    }
     const r = await registry.deleteAccounts(body, "http");
     send(
       res,
@@ -142,5 +209,5 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     );
   }
 
-  return { probe, getAccount, postAccount, deleteAccounts };
+  return { probe, fastProbe, getAccount, fastGet, postAccount, deleteAccounts };
 }

@@ -56,9 +56,9 @@ export function createApp(opts: HttpAppOptions): RequestListener {
   });
 
   const routes: Route[] = [
-    { path: "/jwt/v1/accounts", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true },
-    { path: "/jwt/v1/accounts/", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true },
-    { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount } },
+    { path: "/jwt/v1/accounts", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true, fast: accounts.fastProbe },
+    { path: "/jwt/v1/accounts/", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true, fast: accounts.fastProbe },
+    { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount }, fast: accounts.fastGet },
     { path: "/jwt/v1/help", methods: { GET: (_q, res) => sendText(res, 200, HELP_TEXT) } },
     {
       path: "/jwt/v1/pack",

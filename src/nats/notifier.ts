@@ -140,6 +140,11 @@ export class Notifier implements WriteJournal {
     return (this.nc ? 0 : this.outbox.size) + this.pendingActivations.size;
   }
 
+  /** True while the connection is up (not while the client is reconnecting). */
+  get connected(): boolean {
+    return this.nc !== undefined;
+  }
+
   /** Number of account changes not yet confirmed by a nats-server (sent or not). */
   get unconfirmed(): number {
     return this.outbox.size;

@@ -98,6 +98,7 @@ export class PackSync {
   private timer: unknown;
   private dueAt = 0;
   private running: Promise<SyncResult> | undefined;
+  private readonly listeners: Array<(r: SyncResult) => void> = [];
   private stopped = false;
   private started = false;
 
@@ -164,12 +165,26 @@ export class PackSync {
     }
   }
 
+  /** Hear the outcome of every pull (scheduled or asked for). */
+  onResult(listener: (r: SyncResult) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** One pull (a pull already running is shared). */
   syncOnce(): Promise<SyncResult> {
     if (!this.running) {
-      this.running = this.pull().finally(() => {
-        this.running = undefined;
-      });
+      this.running = this.pull().then(
+        (r) => {
+          this.running = undefined;
+          for (const l of this.listeners) l(r);
+          return r;
+        },
+        (err: unknown) => {
+          this.running = undefined;
+          this.log.error(`pack sync failed: ${(err as Error).message}`);
+          return { outcome: "skipped", reason: (err as Error).message } as const;
+        },
+      );
     }
     return this.running;
   }
@@ -318,8 +333,8 @@ export class PackSync {
       const w = CODE_WORDS[code] ?? code.toLowerCase();
       counts.set(w, (counts.get(w) ?? 0) + 1);
     }
-    const bits = [...counts].map(([w, n]) => `${n} ${w}`);
+    const bits = counts.size > 0 ? [`refused ${[...counts].map(([w, n]) => `${n} ${w}`).join(", ")}`] : [];
     if (missing.length > 0) bits.push(`${missing.length} of ours missing there`);
-    return bits.length > 0 ? `refused: ${bits.join(", ")}` : "same entries, different files";
+    return bits.length > 0 ? bits.join("; ") : "same entries, different files";
   }
 }

@@ -3,7 +3,7 @@
  * as `<statedir>/activations/<hash>.jwt` files, so the account store directory stays portable.
  */
 import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stateDirOf, type StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -122,7 +122,9 @@ export class DirActivationStore implements ActivationStore {
     if (!this.writable) throw new Error("the activation store is read-only");
     if (!this.dirReady) {
       await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
-      await fsyncDir(join(this.dir, ".."));
+      // The new directories must survive a crash too: sync the parents that got an entry.
+      await fsyncDir(dirname(this.dir));
+      await fsyncDir(dirname(dirname(this.dir)));
       this.dirReady = true;
     }
     await writeFileDurable(join(this.dir, `${hash}.jwt`), jwt);

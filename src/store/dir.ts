@@ -2,7 +2,7 @@
  * Directory store: `<dir>/<KEY>.jwt`, or `<dir>/<last 2 chars>/<KEY>.jwt` when sharded, the layout
  * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
  */
-import { watch as fsWatch, type FSWatcher } from "node:fs";
+import { readFileSync, watch as fsWatch, type FSWatcher } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
@@ -23,7 +23,17 @@ export interface DirStoreOptions {
   /** The directory is maintained by someone else: never write, watch for changes instead. */
   readonly readonly: boolean;
   readonly log?: Logger;
+  /**
+   * With more JWT files than this, open() reads only the key list and the JWTs are loaded in the
+   * background (default BACKGROUND_LOAD_ABOVE); 0 always loads in the background.
+   */
+  readonly backgroundLoadAbove?: number;
 }
+
+/** Up to this many files open() reads itself; a bigger store is served while it loads. */
+export const BACKGROUND_LOAD_ABOVE = 5000;
+/** Longest the background loader holds the event loop before letting requests through. */
+const LOAD_SLICE_MS = 4;
 
 const JWT_SUFFIX = ".jwt";
 const TOMBSTONE_SUFFIX = ".jwt.deleted";
@@ -49,7 +59,11 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Write `data` to `file` so that a crash leaves either the old or the new content, never a mix. */
-export async function writeFileDurable(file: string, data: string): Promise<void> {
+export async function writeFileDurable(
+  file: string,
+  data: string,
+  syncDir: (dir: string) => Promise<void> = fsyncDir,
+): Promise<void> {
   const dir = dirname(file);
   const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, "wx", FILE_MODE);
@@ -65,7 +79,63 @@ export async function writeFileDurable(file: string, data: string): Promise<void
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  await fsyncDir(dir);
+  await syncDir(dir);
+}
+
+interface Waiters {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function waiters(): Waiters {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Group commit of directory fsyncs: writers that call `sync(dir)` while an fsync of that directory
+ * is running share the next one, which starts when the running one ends. Each caller resolves
+ * only after an fsync that began after its call, so nothing is acknowledged before it is durable.
+ */
+export class DirSyncer {
+  private readonly dirs = new Map<string, { running: boolean; next: Waiters | undefined }>();
+  private readonly fsync: (dir: string) => Promise<void>;
+  /** Number of fsyncs started (for tests and metrics). */
+  started = 0;
+
+  constructor(fsync: (dir: string) => Promise<void> = fsyncDir) {
+    this.fsync = fsync;
+  }
+
+  sync(dir: string): Promise<void> {
+    let d = this.dirs.get(dir);
+    if (!d) {
+      d = { running: false, next: undefined };
+      this.dirs.set(dir, d);
+    }
+    d.next ??= waiters();
+    const { promise } = d.next;
+    if (!d.running) this.run(dir, d);
+    return promise;
+  }
+
+  private run(dir: string, d: { running: boolean; next: Waiters | undefined }): void {
+    const batch = d.next!;
+    d.next = undefined;
+    d.running = true;
+    this.started++;
+    this.fsync(dir).then(batch.resolve, batch.reject).finally(() => {
+      d.running = false;
+      if (d.next) this.run(dir, d);
+      else this.dirs.delete(dir);
+    });
+  }
 }
 
 export class DirStore implements JwtStore {
@@ -81,6 +151,11 @@ export class DirStore implements JwtStore {
   private readonly sigs = new Map<string, string>();
   private onExternal: ((c: ExternalChange) => void) | undefined;
   private closed = false;
+  /** Keys found by open() whose file is not read yet (background loading of a large store). */
+  private readonly unloaded = new Set<string>();
+  private backgroundLoad: Promise<void> | undefined;
+  private readonly syncer = new DirSyncer();
+  private readonly syncDir = (dir: string): Promise<void> => this.syncer.sync(dir);
 
   private readonly opts: DirStoreOptions;
 
@@ -115,6 +190,15 @@ export class DirStore implements JwtStore {
         await this.consider(this.opts.dir, d.name, d.isFile(), files);
       }
     }
+    // A read-only directory is read whole: its watcher must compare later edits with what was there.
+    if (this.writable && files.length > (this.opts.backgroundLoadAbove ?? BACKGROUND_LOAD_ABOVE)) {
+      // Serving starts now: get() reads a key not loaded yet on demand, entries() and hash()
+      // finish the load first, so every answer stays exact while the rest loads.
+      for (const f of files) this.unloaded.add(f.key);
+      this.log.info(`indexing ${files.length} account JWT file(s) in the background`);
+      this.backgroundLoad = this.loadInBackground(performance.now());
+      return;
+    }
     // Read in parallel batches: a large store is dominated by per-file latency.
     const BATCH = 64;
     for (let i = 0; i < files.length; i += BATCH) {
@@ -126,6 +210,52 @@ export class DirStore implements JwtStore {
         }),
       );
     }
+  }
+
+  /** See JwtStore.loading: the background load, until it is over. */
+  get loading(): Promise<void> | undefined {
+    return this.unloaded.size > 0 ? this.backgroundLoad : undefined;
+  }
+
+  /** Read the files in time slices between requests; a slice never exceeds LOAD_SLICE_MS by more than one file. */
+  private async loadInBackground(started: number): Promise<void> {
+    while (this.unloaded.size > 0 && !this.closed) {
+      await new Promise<void>((r) => setImmediate(r));
+      const until = performance.now() + LOAD_SLICE_MS;
+      for (const key of this.unloaded) {
+        this.loadNow(key);
+        if (performance.now() >= until) break;
+      }
+    }
+    if (!this.closed) {
+      this.log.info(
+        `store index complete: ${this.index.size} account JWT(s) loaded in ${Math.round(performance.now() - started)} ms`,
+      );
+    }
+  }
+
+  /** Read one file found at open() into the index, synchronously (get() must answer now). */
+  private loadNow(key: string): StoredJwt | undefined {
+    this.unloaded.delete(key);
+    const path = this.pathOf(key);
+    let jwt: string;
+    try {
+      jwt = readFileSync(path, "utf8");
+    } catch (e) {
+      // Gone since open() (or unreadable): not part of the store, as if it had not been listed.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.error(`reading ${path} failed: ${(e as Error).message}`);
+      return undefined;
+    }
+    const entry = makeEntry(key, jwt);
+    this.index.set(entry);
+    return entry;
+  }
+
+  /** Everything still to load, now (entries() and hash() must see the whole store). */
+  private loadAll(): void {
+    if (this.unloaded.size === 0) return;
+    this.log.debug(`loading the ${this.unloaded.size} account JWT(s) not indexed yet`);
+    for (const key of this.unloaded) this.loadNow(key);
   }
 
   private async consider(
@@ -154,18 +284,22 @@ export class DirStore implements JwtStore {
   }
 
   get(key: string): StoredJwt | undefined {
-    return this.index.get(key);
+    const e = this.index.get(key);
+    if (e !== undefined || this.unloaded.size === 0 || !this.unloaded.has(key)) return e;
+    return this.loadNow(key);
   }
 
   entries(): IterableIterator<StoredJwt> {
+    this.loadAll();
     return this.index.entries();
   }
 
   get size(): number {
-    return this.index.size;
+    return this.index.size + this.unloaded.size;
   }
 
   hash(): Buffer {
+    this.loadAll();
     return this.index.hash();
   }
 
@@ -176,16 +310,18 @@ export class DirStore implements JwtStore {
       const dir = dirname(file);
       if (!this.knownDirs.has(dir)) {
         await mkdir(dir, { recursive: true, mode: DIR_MODE });
-        await fsyncDir(this.opts.dir);
+        await this.syncDir(this.opts.dir);
         this.knownDirs.add(dir);
       }
-      await writeFileDurable(file, jwt);
+      // Concurrent writes share their directory fsyncs (group commit), each still durable first.
+      await writeFileDurable(file, jwt, this.syncDir);
       if (this.deleted.has(key)) {
         await unlink(file + ".deleted").catch(() => {});
-        await fsyncDir(dir);
+        await this.syncDir(dir);
       }
     }
     this.deleted.delete(key);
+    this.unloaded.delete(key);
     this.index.set(entry);
     return entry;
   }
@@ -197,17 +333,18 @@ export class DirStore implements JwtStore {
       try {
         // Keep the last JWT in the tombstone, as nats-server's rename-on-delete does.
         await rename(file, file + ".deleted");
-        await fsyncDir(dir);
+        await this.syncDir(dir);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
         if (!this.knownDirs.has(dir)) {
           await mkdir(dir, { recursive: true, mode: DIR_MODE });
           this.knownDirs.add(dir);
         }
-        await writeFileDurable(file + ".deleted", "");
+        await writeFileDurable(file + ".deleted", "", this.syncDir);
       }
     }
     this.sigs.delete(key);
+    this.unloaded.delete(key);
     this.index.delete(key);
     this.deleted.add(key);
   }
@@ -222,9 +359,10 @@ export class DirStore implements JwtStore {
       await unlink(this.pathOf(key)).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== "ENOENT") throw e;
       });
-      await fsyncDir(dirname(this.pathOf(key)));
+      await this.syncDir(dirname(this.pathOf(key)));
     }
     this.sigs.delete(key);
+    this.unloaded.delete(key);
     this.index.delete(key);
   }
 

@@ -102,12 +102,36 @@ export class ExpirySweeper {
   start(): void {
     if (!this.subscribed) {
       this.subscribed = true;
-      for (const e of this.registry.store.entries()) this.track(e);
+      const loading = this.registry.store.loading;
+      if (loading) {
+        // A large store still loading in the background: index it once loaded, in time slices so
+        // requests keep flowing, then sweep (changes meanwhile come through onChange).
+        void loading
+          .then(() => this.trackInSlices())
+          .then(() => (this.stopped ? 0 : this.sweep()))
+          .catch((err: unknown) => this.log.error(`expiry indexing failed: ${(err as Error).message}`));
+      } else {
+        for (const e of this.registry.store.entries()) this.track(e);
+      }
       this.registry.onChange((c) => this.onChange(c));
     }
     if (this.timer || this.stopped) return;
     this.timer = setInterval(() => void this.sweep(), this.intervalMs);
     this.timer.unref();
+  }
+
+  private async trackInSlices(): Promise<void> {
+    const it = this.registry.store.entries();
+    for (;;) {
+      const until = performance.now() + 4;
+      for (let r = it.next(); ; r = it.next()) {
+        if (r.done) return;
+        this.track(r.value);
+        if (performance.now() >= until) break;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.stopped) return;
+    }
   }
 
   stop(): void {

@@ -84,6 +84,13 @@ export interface JwtStore {
   adopt?(key: string, jwt: string | undefined, deleted?: boolean): StoredJwt | undefined;
   /** False while the backend is still loading or unreachable (absent means always ready). */
   readonly ready?: boolean;
+  /**
+   * Set while a large store reads its JWTs in the background after open() (the directory store);
+   * resolves when all are in memory. Meanwhile the store is ready: get() loads a missing entry on
+   * demand and size is exact, but entries() and hash() must first load everything, so callers
+   * that walk the whole store can wait for this instead of blocking.
+   */
+  readonly loading?: Promise<void> | undefined;
   /** Start reporting external changes (no-op for stores that cannot have any). */
   watch(onChange: (change: ExternalChange) => void): void;
   close(): Promise<void>;

@@ -125,7 +125,8 @@ describe("configFromConf: mapping", () => {
         tls { root: /ca, cert: /nc, key: /nk }
         usercredentials: /sys.creds
       }
-      store { dir: /data, shard: true, readonly: true, cleanupinterval: 1m, nsc: /nsc }
+      store { dir: /data, shard: true, readonly: true, cleanupinterval: 1m, nsc: /nsc, allowdelete: false, statedir: /state,
+              type: KV, bucket: b1, replicas: 3, history: 4, servers: [nats://kv:4222], usercredentials: /kv.creds }
     `;
     const { config, warnings } = load(text);
     assert.deepStrictEqual(warnings, []);
@@ -156,7 +157,21 @@ describe("configFromConf: mapping", () => {
         userCredentials: "/sys.creds",
         syncInterval: 60000,
       },
-      store: { dir: "/data", shard: true, readonly: true, cleanupInterval: 60000, nsc: "/nsc" },
+      store: {
+        dir: "/data",
+        shard: true,
+        readonly: true,
+        cleanupInterval: 60000,
+        nsc: "/nsc",
+        allowDelete: false,
+        stateDir: "/state",
+        type: "kv",
+        bucket: "b1",
+        replicas: 3,
+        history: 4,
+        servers: ["nats://kv:4222"],
+        userCredentials: "/kv.creds",
+      },
     });
   });
 

@@ -14,10 +14,12 @@ import { defaultConfig } from "../../src/config/types.js";
 import { DirStore } from "../../src/store/dir.js";
 import { DEFAULT_CLEANUP_INTERVAL_MS, ExpirySweeper } from "../../src/store/expiry.js";
 import { accountJwt, createAccount, makeOperator, nowSec } from "../helpers/fixtures.js";
+import { fastSigner } from "../helpers/fast-signer.js";
 import { tempDir, writeFile } from "../helpers/processes.js";
 import { startServer } from "../helpers/server.js";
 
-const op = makeOperator();
+const signer = fastSigner();
+const op = { ...makeOperator({ extraSigningKeys: [signer.getPublicKey()] }), signer };
 
 async function setup(o: { intervalMs?: number; files?: string[] } = {}) {
   const dir = tempDir("nas-expiry-");

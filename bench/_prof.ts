@@ -1,0 +1,17 @@
+import { makeOperator, accountJwt, randomAccountKey } from "./lib/identity.js";
+import { tempDir, cleanupAll } from "./lib/procs.js";
+import { startOurs } from "./lib/servers.js";
+import { runLoad } from "./lib/load.js";
+const root = "/work/main";
+const work = tempDir("prof-");
+const env = { root, work, serverCpu: 0, loadCpu: 1, op: makeOperator() };
+const key = randomAccountKey();
+const jwt = accountJwt(key, env.op.signer);
+const mode = process.argv[2] ?? "hit";
+const ours = await startOurs(env, { nodeArgs: process.argv[3] === "prof" ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : [] });
+await fetch(`${ours.base}/jwt/v1/accounts/${key}`, { method: "POST", body: jwt });
+const path = mode === "hit" ? `/jwt/v1/accounts/${key}` : mode === "404" ? `/jwt/v1/accounts/${randomAccountKey()}` : "/jwt/v1/accounts/";
+const r = await runLoad({ root, work, cpu: 1 }, { url: ours.base, path, connections: 50, durationSec: 5, warmupSec: 1 });
+console.log(mode, Math.round(r.rps), r.p50.toFixed(2), r.p99.toFixed(2), JSON.stringify(r.statuses));
+await ours.proc.stop();
+cleanupAll();

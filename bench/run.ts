@@ -1,0 +1,159 @@
+/**
+ * The benchmark suite: builds the CLI, runs it for real, measures GET/POST/notification/startup
+ * figures each next to a reference from the same run, prints the tables (and writes RESULTS.md).
+ *
+ *   node --import tsx bench/run.ts [--quick] [--only=http,post,notify,startup] [--write] [--no-build]
+ */
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeOperator } from "./lib/identity.js";
+import { cleanupAll, HAS_TASKSET, runSync, tempDir } from "./lib/procs.js";
+import { machine } from "./lib/report.js";
+import type { BenchEnv } from "./lib/servers.js";
+import { httpSection } from "./sections/http.js";
+import { notifySection } from "./sections/notify.js";
+import { postSection } from "./sections/post.js";
+import { startupSection } from "./sections/startup.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const SECTIONS = ["http", "post", "notify", "startup"] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Args {
+  readonly quick: boolean;
+  readonly write: boolean;
+  readonly build: boolean;
+  readonly only: ReadonlySet<Section>;
+  readonly budgetSec: number;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let quick = false;
+  let write = false;
+  let build = true;
+  let only = new Set<Section>(SECTIONS);
+  let budgetSec = 20 * 60;
+  for (const a of argv) {
+    if (a === "--quick") quick = true;
+    else if (a === "--write") write = true;
+    else if (a === "--no-build") build = false;
+    else if (a.startsWith("--only=")) {
+      only = new Set();
+      for (const s of a.slice(7).split(",")) {
+        if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; one of ${SECTIONS.join(", ")}`);
+        only.add(s as Section);
+      }
+    } else if (a.startsWith("--budget=")) budgetSec = Number(a.slice(9));
+    else if (a === "--help" || a === "-h") {
+      process.stdout.write(
+        "usage: node --import tsx bench/run.ts [--quick] [--only=http,post,notify,startup] [--write] [--no-build] [--budget=SECONDS]\n",
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return { quick, write, build, only, budgetSec };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  // The whole run is bounded: past the budget everything is killed and the run fails.
+  const budget = setTimeout(() => {
+    process.stderr.write(`benchmark exceeded its budget of ${args.budgetSec} s; stopping\n`);
+    cleanupAll();
+    process.exit(3);
+  }, args.budgetSec * 1000);
+  budget.unref();
+
+  const say = (s: string): void => void process.stderr.write(`${s}\n`);
+  if (args.build) {
+    say("building dist/ (tsc -p tsconfig.build.json)");
+    runSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], ROOT);
+  }
+  const work = tempDir("nas-bench-");
+  const twoCpus = HAS_TASKSET && cpus().length >= 2;
+  const env: BenchEnv = {
+    root: ROOT,
+    work,
+    serverCpu: twoCpus ? 0 : undefined,
+    loadCpu: twoCpus ? 1 : undefined,
+    op: makeOperator(),
+  };
+  const started = new Date();
+  const parts: string[] = [];
+  const t0 = performance.now();
+
+  if (args.only.has("http")) {
+    say("GET throughput and latency");
+    const h = await httpSection(
+      env,
+      { durationSec: args.quick ? 2 : 5, warmupSec: 1, connections: [1, 10, 50], rounds: args.quick ? 1 : 2 },
+      say,
+    );
+    parts.push(
+      "## GET: stored account, unknown account, resolver probe\n\n" +
+        "Each run: 1 s warm-up, then " +
+        `${args.quick ? 2 : 5} s measured; latency over every response; the ceiling and our scenarios are ` +
+        `interleaved and each figure is the best (by req/s) of ${args.quick ? 1 : 2} round(s). The ceiling is a minimal node:http ` +
+        "server answering the same JWT from memory with precomputed headers (bench/ref/ceiling.ts).\n\n" +
+        h.markdown,
+    );
+  }
+  if (args.only.has("post")) {
+    say("durable uploads");
+    const p = await postSection(env, { uploads: args.quick ? 3000 : 10_000, connections: 50 }, say);
+    parts.push(
+      "## POST of new valid account JWTs (durable writes)\n\n" +
+        "Every upload is a new account, signed by the operator's signing key; 200 is answered only once " +
+        "the file and its directory entry are on disk.\n\n" +
+        p.markdown,
+    );
+  }
+  if (args.only.has("notify")) {
+    say("notification latency");
+    const n = await notifySection(env, { iterations: args.quick ? 50 : 200 }, say);
+    parts.push(
+      "## Notification latency (one POST at a time)\n\n" +
+        "Each iteration connects a new user of the account, then POSTs an account JWT revoking it. " +
+        "Reference: the same JWT published directly on `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE` by a system " +
+        "account client (nats-server 2.9.10 with a URL resolver pointing at our server).\n\n" +
+        n.markdown,
+    );
+  }
+  if (args.only.has("startup")) {
+    say("startup with large stores");
+    const s = await startupSection(env, { sizes: args.quick ? [10_000] : [10_000, 100_000] }, say);
+    parts.push(
+      "## Startup and memory with a sharded directory store\n\n" +
+        "Times are from spawning `node bin/nats-account-server.js` to the log line, or to the first " +
+        "200 for the most recently written account.\n\n" +
+        s.markdown,
+    );
+  }
+
+  const header =
+    `# Benchmark results\n\n${started.toISOString().slice(0, 10)}, ` +
+    `${args.quick ? "quick run" : "full run"} in ${((performance.now() - t0) / 1000).toFixed(0)} s ` +
+    "(`node --import tsx bench/run.ts" + (args.quick ? " --quick" : "") + "`)\n\n" +
+    machine(work) +
+    "\n";
+  const text = [header, ...parts].join("\n\n") + "\n";
+  process.stdout.write("\n" + text);
+  if (args.write) {
+    writeFileSync(join(ROOT, "bench/RESULTS.md"), text);
+    say("wrote bench/RESULTS.md");
+  }
+}
+
+main().then(
+  () => {
+    cleanupAll();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    process.stderr.write(`benchmark failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    cleanupAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,88 @@
+/**
+ * GET throughput and latency: a stored account (hit), an unknown account (404) and the resolver
+ * probe against our CLI, each next to the node:http ceiling at the same connection count.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { accountJwt, randomAccountKey } from "../lib/identity.js";
+import { runLoad, type LoadResult } from "../lib/load.js";
+import { ms, ratio, table, type Cell } from "../lib/report.js";
+import { startOurs, startRef, type BenchEnv } from "../lib/servers.js";
+
+export interface HttpOptions {
+  readonly durationSec: number;
+  readonly warmupSec: number;
+  readonly connections: readonly number[];
+  readonly rounds: number;
+}
+
+export interface HttpFigures {
+  readonly rows: Array<{ scenario: string; connections: number; ours: LoadResult; ceiling: LoadResult }>;
+  readonly markdown: string;
+}
+
+export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string) => void): Promise<HttpFigures> {
+  const key = randomAccountKey();
+  const jwt = accountJwt(key, env.op.signer, { name: "HIT" });
+  const jwtFile = join(env.work, "hit.jwt");
+  writeFileSync(jwtFile, jwt);
+
+  const ours = await startOurs(env);
+  const post = await fetch(`${ours.base}/jwt/v1/accounts/${key}`, { method: "POST", body: jwt });
+  if (post.status !== 200) throw new Error(`seeding the hit account failed: ${post.status} ${await post.text()}`);
+  const ceiling = await startRef(env, "ceiling", jwtFile);
+
+  const lr = { root: env.root, work: env.work, cpu: env.loadCpu };
+  const scenarios: Array<[string, string]> = [
+    ["GET stored account (hit)", `/jwt/v1/accounts/${key}`],
+    ["GET unknown account (404)", `/jwt/v1/accounts/${randomAccountKey()}`],
+    ["GET resolver probe", "/jwt/v1/accounts/"],
+  ];
+  // Other work on the machine comes and goes: the ceiling and our scenarios are interleaved
+  // per connection count and repeated, and each figure is the best of its rounds.
+  const best = new Map<string, LoadResult>();
+  const keep = (id: string, r: LoadResult): void => {
+    const b = best.get(id);
+    if (!b || r.rps > b.rps) best.set(id, r);
+  };
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const c of o.connections) {
+        say(`  round ${round}/${o.rounds}: ${c} connection(s): ceiling, hit, 404, probe`);
+        const spec = { connections: c, durationSec: o.durationSec, warmupSec: o.warmupSec };
+        keep(`ceiling/${c}`, await runLoad(lr, { ...spec, url: ceiling.base, path: `/jwt/v1/accounts/${key}` }));
+        for (const [name, path] of scenarios) keep(`${name}/${c}`, await runLoad(lr, { ...spec, url: ours.base, path }));
+      }
+    }
+  } finally {
+    await ours.proc.stop();
+    await ceiling.proc.stop();
+  }
+  const rows: HttpFigures["rows"] = [];
+  for (const [name] of scenarios) {
+    for (const c of o.connections) {
+      rows.push({ scenario: name, connections: c, ours: best.get(`${name}/${c}`)!, ceiling: best.get(`ceiling/${c}`)! });
+    }
+  }
+  const status = (r: LoadResult): string =>
+    Object.entries(r.statuses)
+      .map(([s, n]) => (n === r.requests ? s : `${s}:${n}`))
+      .join(",") + (r.errors ? ` err:${r.errors}` : "");
+  const cells: Cell[][] = rows.map((r) => [
+    r.scenario,
+    r.connections,
+    Math.round(r.ours.rps),
+    ms(r.ours.p50),
+    ms(r.ours.p99),
+    status(r.ours),
+    Math.round(r.ceiling.rps),
+    ms(r.ceiling.p50),
+    ms(r.ceiling.p99),
+    ratio(r.ours.rps, r.ceiling.rps),
+  ]);
+  const markdown = table(
+    ["scenario", "conns", "ours req/s", "p50 ms", "p99 ms", "status", "ceiling req/s", "p50 ms", "p99 ms", "ours/ceiling"],
+    cells,
+  );
+  return { rows, markdown };
+}

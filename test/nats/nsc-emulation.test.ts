@@ -1,0 +1,99 @@
+/**
+ * What `nsc push -u nats://…`, `nsc push --prune` and `nsc pull -A` do over NATS, step by step
+ * and with nsc's acceptance rules, against our server plus a full and a cache nats-server.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { accountJwt, createAccount, makeOperator, userCreds } from "../helpers/fixtures.js";
+import { freePort, startNatsServer, tempDir, type NatsServer } from "../helpers/processes.js";
+import type { TestServer } from "../helpers/server.js";
+import { connectCreds, get, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
+
+describe("nsc over NATS against our server and a full + cache nats-server cluster", () => {
+  const op = makeOperator();
+  const a = createAccount();
+  const b = createAccount();
+  const jwtA = accountJwt(a, op.signer, { name: "A" });
+  const jwtB = accountJwt(b, op.signer, { name: "B" });
+  let full: NatsServer;
+  let cache: NatsServer;
+  let t: TestServer;
+  let fullDir: string;
+
+  before(async () => {
+    const dir = tempDir();
+    fullDir = join(dir, "full-jwt");
+    const [r1, r2] = [await freePort(), await freePort()];
+    const cluster = (name: string, own: number, other: number): string =>
+      `server_name: ${name}\ncluster { name: nas, listen: "127.0.0.1:${own}", routes: ["nats-route://127.0.0.1:${other}"] }`;
+    full = await startNatsServer(resolverConf(op, dir, { type: "full", jwtDir: fullDir, extra: cluster("full", r1, r2) }));
+    const cdir = tempDir();
+    cache = await startNatsServer(resolverConf(op, cdir, { type: "cache", jwtDir: join(cdir, "jwt"), extra: cluster("cache", r2, r1) }));
+    await full.proc.waitFor(/Route connection created/);
+    await cache.proc.waitFor(/Route connection created/);
+    t = await startPeer(op, full.url, dir, { syncInterval: 500 });
+    // Our subscriptions must have reached the cache server through the route.
+    await until("our server to be reachable from the cache server", async () => {
+      const nc = await connectCreds(cache.url, userCreds(op.sys).creds, { reconnect: false });
+      try {
+        const r = await nc.request("$SYS.REQ.CLAIMS.LIST", "", { timeout: 500 }).catch(() => undefined);
+        const replies = r ? 1 : 0;
+        return replies > 0;
+      } finally {
+        await nc.close();
+      }
+    });
+  });
+  after(async () => {
+    await t?.stop();
+    await cache?.stop();
+    await full?.stop();
+  });
+
+  it("nsc push -u nats://: every server (the two nats-servers and ours) answers with success", async () => {
+    for (const jwt of [op.sysJwt, jwtA, jwtB]) {
+      const r = await nscPush(cache.url, op, jwt);
+      assert.deepEqual(r.errors, []);
+      assert.equal(r.ok.length, 3, `answered by ${r.ok.join(", ")}`);
+      assert.ok(r.ok.includes("nats-account-server"));
+    }
+    assert.equal((await get(t, a.getPublicKey())).body, jwtA);
+    assert.equal((await get(t, b.getPublicKey())).body, jwtB);
+    assert.equal(resolverFile(fullDir, a.getPublicKey()), jwtA);
+    // A user of A connects through the cache server.
+    const nc = await connectCreds(cache.url, userCreds(a).creds, { reconnect: false });
+    await nc.close();
+  });
+
+  it("nsc push --prune: LIST then DELETE, as many DELETE replies as LIST replies", async () => {
+    const local = new Set([op.sys.getPublicKey(), a.getPublicKey()]);
+    const r = await nscPrune(cache.url, op, local, op.operator);
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.list.ok.length, 3);
+    assert.ok(r.deleted.includes(b.getPublicKey()));
+    assert.ok(!r.deleted.includes(a.getPublicKey()));
+    assert.equal(r.del?.ok.length, 3);
+    assert.equal((await get(t, b.getPublicKey())).status, 404);
+    await until("the full server to rename B", () => resolverFile(fullDir, b.getPublicKey(), ".jwt.deleted") !== undefined);
+    // A second prune finds nothing left to delete.
+    const again = await nscPrune(cache.url, op, local, op.operator);
+    assert.deepEqual(again.errors, []);
+    assert.deepEqual(again.deleted, []);
+  });
+
+  it("nsc pull -A over NATS reads the pack to its end marker, deleted accounts stay out", async () => {
+    // Whoever of the full server and ours answers (queue group), the content is the same.
+    for (let i = 0; i < 4; i++) {
+      const r = await nscPull(cache.url, op);
+      assert.deepEqual(r.errors, []);
+      assert.equal(r.jwts.get(a.getPublicKey()), jwtA);
+      assert.equal(r.jwts.get(op.sys.getPublicKey()), op.sysJwt);
+      assert.ok(!r.jwts.has(b.getPublicKey()));
+    }
+    // Several pack syncs later B is still deleted with us.
+    await t.server.packSync!.syncOnce();
+    await t.server.packSync!.syncOnce();
+    assert.equal((await get(t, b.getPublicKey())).status, 404);
+  });
+});
