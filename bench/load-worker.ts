@@ -56,6 +56,7 @@ async function once(spec: LoadSpec, items: Item[] | undefined, cursor: { i: numb
     latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
   return {
     requests: latencies.length,
+    warmupRequests: 0,
     durationSec,
     rps: latencies.length / durationSec,
     p50: pct(50),
@@ -72,11 +73,12 @@ async function main(): Promise<void> {
   const items = spec.itemsFile ? readItems(spec.itemsFile) : undefined;
   const cursor = { i: 0 };
   // Warm both sides' JIT and the connections' code paths; results are dropped.
+  let warmupRequests = 0;
   if ((spec.warmupSec ?? 0) > 0 || (spec.warmupAmount ?? 0) > 0) {
-    await once(spec, items, cursor, spec.warmupSec ?? 1, spec.warmupAmount);
+    warmupRequests = (await once(spec, items, cursor, spec.warmupSec ?? 1, spec.warmupAmount)).requests;
   }
   const result = await once(spec, items, cursor, spec.durationSec ?? 5, spec.amount);
-  process.stdout.write(JSON.stringify(result) + "\n");
+  process.stdout.write(JSON.stringify({ ...result, warmupRequests }) + "\n");
 }
 
 main().catch((err: unknown) => {

@@ -26,6 +26,8 @@ export interface LoadSpec {
 
 export interface LoadResult {
   readonly requests: number;
+  /** Requests of the warm-up run before the measured one. */
+  readonly warmupRequests: number;
   readonly durationSec: number;
   readonly rps: number;
   /** Milliseconds. */

@@ -11,6 +11,8 @@ import { join } from "node:path";
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout?.trim()) || 100;
+
 export const HAS_TASKSET = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
 
 /** Register a child spawned elsewhere so that it is killed with the rest. */
@@ -153,6 +155,14 @@ export class Child {
       }
       await new Promise((r) => setTimeout(r, everyMs));
     }
+  }
+
+  /** CPU time (user + system) the process has used so far, in ms, from /proc (10 ms ticks). */
+  cpuMs(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
   }
 
   /** Resident set size in MB from /proc (the pid of the real process, not the taskset wrapper: taskset execs). */

@@ -38,6 +38,7 @@ export interface OurServerOptions {
   readonly port?: number;
   /** Extra node flags, e.g. --cpu-prof when investigating. */
   readonly nodeArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Write the operator and system account files once per run. */
@@ -68,6 +69,7 @@ export async function startOurs(env: BenchEnv, o: OurServerOptions = {}): Promis
     cpu: env.serverCpu,
     cwd: dir,
     logFile: join(dir, "server.log"),
+    ...(o.env ? { env: o.env } : {}),
   });
   const startMs = o.noWait ? NaN : (await proc.waitFor(/nats-account-server is running/, 120_000)) - proc.startedAt;
   return { proc, port, base: `http://127.0.0.1:${port}`, dir, startMs };

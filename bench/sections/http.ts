@@ -5,7 +5,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { accountJwt, randomAccountKey } from "../lib/identity.js";
-import { runLoad, type LoadResult } from "../lib/load.js";
+import { runLoad, type LoadResult, type LoadSpec } from "../lib/load.js";
+import type { Child } from "../lib/procs.js";
 import { ms, ratio, table, type Cell } from "../lib/report.js";
 import { startOurs, startRef, type BenchEnv } from "../lib/servers.js";
 
@@ -17,7 +18,15 @@ export interface HttpOptions {
 }
 
 export interface HttpFigures {
-  readonly rows: Array<{ scenario: string; connections: number; ours: LoadResult; ceiling: LoadResult }>;
+  readonly rows: Array<{
+    scenario: string;
+    connections: number;
+    ours: LoadResult;
+    ceiling: LoadResult;
+    /** Server CPU time per request in µs (least of the rounds): immune to other load on the machine. */
+    oursCpuUs: number;
+    ceilingCpuUs: number;
+  }>;
   readonly markdown: string;
 }
 
@@ -41,17 +50,22 @@ export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string
   // Other work on the machine comes and goes: the ceiling and our scenarios are interleaved
   // per connection count and repeated, and each figure is the best of its rounds.
   const best = new Map<string, LoadResult>();
-  const keep = (id: string, r: LoadResult): void => {
+  const cpu = new Map<string, number>();
+  const measure = async (id: string, server: Child, spec: LoadSpec): Promise<void> => {
+    const before = server.cpuMs();
+    const r = await runLoad(lr, spec);
+    const perReq = ((server.cpuMs() - before) * 1000) / (r.requests + r.warmupRequests);
     const b = best.get(id);
     if (!b || r.rps > b.rps) best.set(id, r);
+    cpu.set(id, Math.min(cpu.get(id) ?? Infinity, perReq));
   };
   try {
     for (let round = 1; round <= o.rounds; round++) {
       for (const c of o.connections) {
         say(`  round ${round}/${o.rounds}: ${c} connection(s): ceiling, hit, 404, probe`);
         const spec = { connections: c, durationSec: o.durationSec, warmupSec: o.warmupSec };
-        keep(`ceiling/${c}`, await runLoad(lr, { ...spec, url: ceiling.base, path: `/jwt/v1/accounts/${key}` }));
-        for (const [name, path] of scenarios) keep(`${name}/${c}`, await runLoad(lr, { ...spec, url: ours.base, path }));
+        await measure(`ceiling/${c}`, ceiling.proc, { ...spec, url: ceiling.base, path: `/jwt/v1/accounts/${key}` });
+        for (const [name, path] of scenarios) await measure(`${name}/${c}`, ours.proc, { ...spec, url: ours.base, path });
       }
     }
   } finally {
@@ -61,7 +75,14 @@ export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string
   const rows: HttpFigures["rows"] = [];
   for (const [name] of scenarios) {
     for (const c of o.connections) {
-      rows.push({ scenario: name, connections: c, ours: best.get(`${name}/${c}`)!, ceiling: best.get(`ceiling/${c}`)! });
+      rows.push({
+        scenario: name,
+        connections: c,
+        ours: best.get(`${name}/${c}`)!,
+        ceiling: best.get(`ceiling/${c}`)!,
+        oursCpuUs: cpu.get(`${name}/${c}`)!,
+        ceilingCpuUs: cpu.get(`ceiling/${c}`)!,
+      });
     }
   }
   const status = (r: LoadResult): string =>
@@ -79,9 +100,15 @@ export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string
     ms(r.ceiling.p50),
     ms(r.ceiling.p99),
     ratio(r.ours.rps, r.ceiling.rps),
+    r.oursCpuUs.toFixed(0),
+    r.ceilingCpuUs.toFixed(0),
+    ratio(r.ceilingCpuUs, r.oursCpuUs),
   ]);
   const markdown = table(
-    ["scenario", "conns", "ours req/s", "p50 ms", "p99 ms", "status", "ceiling req/s", "p50 ms", "p99 ms", "ours/ceiling"],
+    [
+      "scenario", "conns", "ours req/s", "p50 ms", "p99 ms", "status", "ceiling req/s", "p50 ms", "p99 ms", "ours/ceiling",
+      "ours CPU µs/req", "ceiling CPU µs/req", "ceiling/ours CPU",
+    ],
     cells,
   );
   return { rows, markdown };

@@ -138,12 +138,18 @@ export class Responder {
       });
     };
     on(LOOKUP_SUBJECTS, (m) => this.onLookup(nc, m));
+    on(PACK_SUBJECT, (m) => this.onPack(nc, m), PACK_QUEUE);
+    if (!this.registry.store.writable) {
+      // Nothing pushed could be stored: stay silent like a URL resolver rather than fail every
+      // `nsc push`. LIST goes with DELETE (nsc compares their reply counts).
+      this.log.info("answering account lookups and pack requests on NATS (read-only store: no updates or deletions)");
+      return;
+    }
     on(LEGACY_UPDATE_SUBJECTS, (m) => this.onUpdate(nc, m, "legacy"));
     on(ACCOUNT_UPDATE_SUBJECTS, (m) => this.onUpdate(nc, m, "account"));
     on(UPDATE_SUBJECT, (m) => this.onUpdate(nc, m, "any"));
     on(LIST_SUBJECT, (m) => this.onList(nc, m));
     on(DELETE_SUBJECT, (m) => this.onDelete(nc, m));
-    on(PACK_SUBJECT, (m) => this.onPack(nc, m), PACK_QUEUE);
     this.log.info("answering account lookups, updates, lists, deletions and pack requests on NATS");
   }
 

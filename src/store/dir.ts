@@ -212,6 +212,11 @@ export class DirStore implements JwtStore {
     }
   }
 
+  /** Directory fsyncs started so far (group commit makes this smaller than the number of writes). */
+  get dirFsyncs(): number {
+    return this.syncer.started;
+  }
+
   /** See JwtStore.loading: the background load, until it is over. */
   get loading(): Promise<void> | undefined {
     return this.unloaded.size > 0 ? this.backgroundLoad : undefined;

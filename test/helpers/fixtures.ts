@@ -2,11 +2,33 @@
  * Test identities: operators, signing keys, accounts, users and creds files, with full control
  * over every claim (iat, exp, nbf, jti) so ordering and expiry cases can be built exactly.
  */
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
+import { encodePublicKey, type KeyKind } from "../../src/jwt/nkey.js";
 import { fmtCreds } from "@nats-io/jwt";
-import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
+import * as nkeys from "@nats-io/nkeys";
+import type { KeyPair } from "@nats-io/nkeys";
 
-export { createAccount, createOperator, createUser, type KeyPair };
+export type { KeyPair };
+
+/**
+ * nkeys derives the public key with pure-JS curve math on every getPublicKey() (~10 ms): derive it
+ * once with node:crypto, and keep the node:crypto private key for signing.
+ */
+function fast(kp: KeyPair, kind: KeyKind): KeyPair {
+  const priv = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519, rawSeed(new TextDecoder().decode(kp.getSeed()))]),
+    format: "der",
+    type: "pkcs8",
+  });
+  nodeKeys.set(kp, priv);
+  const k = encodePublicKey(kind, createPublicKey(priv).export({ format: "der", type: "spki" }).subarray(-32));
+  kp.getPublicKey = () => k;
+  return kp;
+}
+
+export const createAccount = (): KeyPair => fast(nkeys.createAccount(), "account");
+export const createOperator = (): KeyPair => fast(nkeys.createOperator(), "operator");
+export const createUser = (): KeyPair => fast(nkeys.createUser(), "user");
 
 export const UNLIMITED = {
   subs: -1,
@@ -30,11 +52,65 @@ export function newJti(): string {
 
 export const nowSec = (): number => Math.floor(Date.now() / 1000);
 
+const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** The 32 raw bytes of an encoded nkey seed (`S…`): base32, 2 prefix bytes, seed, 2 CRC bytes. */
+function rawSeed(seed: string): Uint8Array {
+  const out: number[] = [];
+  let bits = 0;
+  let acc = 0;
+  for (const ch of seed) {
+    const v = B32.indexOf(ch);
+    if (v < 0) throw new Error("not a seed");
+    acc = (acc << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return Uint8Array.from(out.slice(2, 34));
+}
+
+// PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows.
+const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+const nodeKeys = new WeakMap<KeyPair, KeyObject>();
+const publicKeys = new WeakMap<KeyPair, string>();
+
+/** nkeys derives the public key with pure-JS curve math on every call; derive it once. */
+export function pub(kp: KeyPair): string {
+  let k = publicKeys.get(kp);
+  if (k === undefined) {
+    k = kp.getPublicKey();
+    publicKeys.set(kp, k);
+  }
+  return k;
+}
+
+/**
+ * Sign with node:crypto instead of the pure-JS nkeys signer (tens of ms per signature), so tests
+ * that mint hundreds of JWTs stay fast. Key pairs without a private key sign themselves.
+ */
+function signBytes(signer: KeyPair, data: Uint8Array): Uint8Array {
+  let key = nodeKeys.get(signer);
+  if (!key) {
+    let seed: Uint8Array;
+    try {
+      seed = rawSeed(new TextDecoder().decode(signer.getSeed()));
+    } catch {
+      return signer.sign(data);
+    }
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: "der", type: "pkcs8" });
+    nodeKeys.set(signer, key);
+  }
+  return sign(null, data, key);
+}
+
 /** Sign arbitrary claims as a v2 JWT (header.payload signed) with `signer`. */
 export function signJwt(claims: Record<string, unknown>, signer: KeyPair): string {
   const h = b64url(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
   const p = b64url(JSON.stringify(claims));
-  const sig = signer.sign(new TextEncoder().encode(`${h}.${p}`));
+  const sig = signBytes(signer, new TextEncoder().encode(`${h}.${p}`));
   return `${h}.${p}.${b64url(sig)}`;
 }
 
@@ -51,11 +127,11 @@ export interface AccountOptions {
 }
 
 export function accountJwt(account: KeyPair | string, signer: KeyPair, o: AccountOptions = {}): string {
-  const sub = typeof account === "string" ? account : account.getPublicKey();
+  const sub = typeof account === "string" ? account : pub(account);
   const claims: Record<string, unknown> = {
     jti: o.jti ?? newJti(),
     iat: o.iat ?? nowSec(),
-    iss: signer.getPublicKey(),
+    iss: pub(signer),
     name: o.name ?? "ACCOUNT",
     sub,
     nats: {
@@ -78,16 +154,16 @@ export function userJwt(user: KeyPair, account: KeyPair, o: { iat?: number; sign
     {
       jti: newJti(),
       iat: o.iat ?? nowSec(),
-      iss: signer.getPublicKey(),
+      iss: pub(signer),
       name: "user",
-      sub: user.getPublicKey(),
+      sub: pub(user),
       nats: {
         pub: {},
         sub: {},
         subs: -1,
         data: -1,
         payload: -1,
-        ...(o.signer ? { issuer_account: account.getPublicKey() } : {}),
+        ...(o.signer ? { issuer_account: pub(account) } : {}),
         type: "user",
         version: 2,
       },
@@ -116,7 +192,7 @@ export function makeOperator(o: { strict?: boolean; accountServerUrl?: string; e
   const operator = createOperator();
   const signer = createOperator();
   const sys = createAccount();
-  const op = operator.getPublicKey();
+  const op = pub(operator);
   const operatorJwt = signJwt(
     {
       jti: newJti(),
@@ -125,8 +201,8 @@ export function makeOperator(o: { strict?: boolean; accountServerUrl?: string; e
       name: "OP",
       sub: op,
       nats: {
-        signing_keys: [signer.getPublicKey(), ...(o.extraSigningKeys ?? [])],
-        system_account: sys.getPublicKey(),
+        signing_keys: [pub(signer), ...(o.extraSigningKeys ?? [])],
+        system_account: pub(sys),
         ...(o.accountServerUrl ? { account_server_url: o.accountServerUrl } : {}),
         ...(o.strict ? { strict_signing_key_usage: true } : {}),
         type: "operator",

@@ -2,8 +2,8 @@
  * Real processes for tests: a nats-server 2.9.10 on a free loopback port with its own config and
  * temp dir, and our CLI; both with line capture and event-based waiting, never fixed sleeps.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -130,9 +130,36 @@ export async function startNatsServer(conf: string, o: { port?: number; dir?: st
   };
 }
 
-/** Spawn our CLI from the sources with the given flags. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+let built = false;
+/**
+ * The installed entry point (`bin/` → `dist/`), rebuilt when a source is newer than the build
+ * (`npm test` builds first, so this only costs anything when one test file is run by hand).
+ */
+export function cliEntry(): string {
+  const dist = join(ROOT, "dist/cli.js");
+  if (!built) {
+    if (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(join(ROOT, "src"))) {
+      execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json")], {
+        stdio: "inherit",
+      });
+    }
+    built = true;
+  }
+  return join(ROOT, "bin/nats-account-server.js");
+}
+
+/** Spawn the real CLI (the package's `nats-account-server` bin) with the given flags. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "test/helpers/run-cli.ts"), ...args], {
+  const child = spawn(process.execPath, [cliEntry(), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -378,7 +378,7 @@ describe("activations - NATS notification", () => {
   async function waitFor(n: number): Promise<void> {
     const deadline = Date.now() + 5000;
     while (got.length < n) {
-      if (Date.now() > deadline) assert.fail(`expected ${n} notifications, got ${got.length}`);
+      if (Date.now() > deadline) assert.fail(`expected ${n} notifications, got ${got.length}; server log:\n${t.logs.join("\n")}`);
       await sub.flush();
     }
   }

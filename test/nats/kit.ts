@@ -136,6 +136,26 @@ export function ours(replies: Reply[], name: string): Reply {
   return r[0]!;
 }
 
+/** Request and wait (up to `ms`) for the reply of the server named `name`; other replies are ignored. */
+export async function ask(nc: NatsConnection, subject: string, body: string | Uint8Array, name: string, ms = 5000): Promise<Reply> {
+  const inbox = createInbox();
+  const sub = nc.subscribe(inbox);
+  nc.publish(subject, body, { reply: inbox });
+  const t = setTimeout(() => sub.unsubscribe(), ms);
+  const seen: Reply[] = [];
+  try {
+    for await (const m of sub) {
+      const r = m.json<Reply>();
+      seen.push(r);
+      if (r.server?.name === name) return r;
+    }
+  } finally {
+    clearTimeout(t);
+    sub.unsubscribe();
+  }
+  throw new Error(`no reply from ${name} on ${subject} within ${ms} ms; got ${JSON.stringify(seen)}`);
+}
+
 // ---- nsc, as it really talks over NATS ------------------------------------------------------
 
 /** nsc's temporary system-account user: signed by the system account key, 2 minutes, narrow permissions. */

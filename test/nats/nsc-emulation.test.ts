@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { accountJwt, createAccount, makeOperator, userCreds } from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, type NatsServer } from "../helpers/processes.js";
 import type { TestServer } from "../helpers/server.js";
-import { connectCreds, get, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
+import { collect, connectCreds, get, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
 
 describe("nsc over NATS against our server and a full + cache nats-server cluster", () => {
   const op = makeOperator();
@@ -37,9 +37,8 @@ describe("nsc over NATS against our server and a full + cache nats-server cluste
     await until("our server to be reachable from the cache server", async () => {
       const nc = await connectCreds(cache.url, userCreds(op.sys).creds, { reconnect: false });
       try {
-        const r = await nc.request("$SYS.REQ.CLAIMS.LIST", "", { timeout: 500 }).catch(() => undefined);
-        const replies = r ? 1 : 0;
-        return replies > 0;
+        const replies = await collect(nc, "$SYS.REQ.CLAIMS.LIST", "", 300);
+        return replies.some((r) => r.server.name === "nats-account-server");
       } finally {
         await nc.close();
       }
@@ -80,6 +79,15 @@ describe("nsc over NATS against our server and a full + cache nats-server cluste
     const again = await nscPrune(cache.url, op, local, op.operator);
     assert.deepEqual(again.errors, []);
     assert.deepEqual(again.deleted, []);
+  });
+
+  it("nsc pull -A over HTTP finds the operator at /jwt/v2/operator as well as v1", async () => {
+    for (const v of ["v2", "v1"]) {
+      const r = await fetch(`${t.base}/jwt/${v}/operator`);
+      assert.equal(r.status, 200, v);
+      assert.equal(r.headers.get("content-type"), "application/jwt");
+      assert.equal(await r.text(), op.operatorJwt);
+    }
   });
 
   it("nsc pull -A over NATS reads the pack to its end marker, deleted accounts stay out", async () => {

@@ -6,17 +6,18 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { isPublicKey } from "../../src/jwt/nkey.js";
 import { accountJwt, createAccount, createOperator, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
 import type { TestServer } from "../helpers/server.js";
 import {
+  ask,
   collect,
   connectCreds,
   connectSys,
   get,
   nscDeleteClaim,
   nscPull,
-  ours,
   post,
   resolverConf,
   resolverFile,
@@ -80,7 +81,7 @@ describe("nats peer - a cache-mode nats-server needs no full server", () => {
       // The expired one is not listed or looked up either.
       const sys = await connectSys(ns.url, op);
       try {
-        const list = ours(await collect(sys, "$SYS.REQ.CLAIMS.LIST", ""), "nats-account-server");
+        const list = await ask(sys, "$SYS.REQ.CLAIMS.LIST", "", "nats-account-server");
         assert.ok(!(list.data as string[]).includes(e.getPublicKey()));
         assert.ok((list.data as string[]).includes(b.getPublicKey()));
         await assert.rejects(sys.request(`$SYS.REQ.ACCOUNT.${e.getPublicKey()}.CLAIMS.LOOKUP`, "", { timeout: 300 }));
@@ -150,14 +151,14 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
       const acct = createAccount();
       const k = acct.getPublicKey();
       const bad = accountJwt(acct, foreign);
-      const r = ours(await collect(sys, subject.replace(".K.", `.${k}.`), bad), NAME);
+      const r = await ask(sys, subject.replace(".K.", `.${k}.`), bad, NAME);
       assert.deepEqual(r.error, {
         account: k,
         code: 500,
         description: "jwt update resulted in error - untrusted issuer in request",
       }, subject);
       assert.equal(r.data, undefined);
-      assert.ok(r.server.name === NAME && /^N[A-Z2-7]{55}$/.test(r.server.id) && r.server.seq > 0 && !r.server.jetstream);
+      assert.ok(r.server.name === NAME && isPublicKey(r.server.id, "server") && r.server.seq > 0 && !r.server.jetstream);
       assert.ok(!Number.isNaN(Date.parse(r.server.time)));
       assert.equal((await get(t, k)).status, 404);
     }
@@ -176,7 +177,7 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
       const k = acct.getPublicKey();
       keys.push(k);
       const jwt = accountJwt(acct, op.signer);
-      const r = ours(await collect(sys, subject.replace(".K.", `.${k}.`), jwt), NAME);
+      const r = await ask(sys, subject.replace(".K.", `.${k}.`), jwt, NAME);
       assert.deepEqual(r.data, { account: k, code: 200, message: "jwt updated" }, subject);
       assert.equal((await get(t, k)).body, jwt);
     }
@@ -190,20 +191,19 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
     // The legacy subject carried the first update itself (published by the test), nothing more;
     // each account server announced the one taken from $SYS.REQ.CLAIMS.UPDATE (URL resolvers
     // do not listen there).
-    assert.equal(announced.filter(([k]) => k === keys[0]).length, 1);
-    assert.equal(announced.filter(([k]) => k === keys[1]).length, 0);
-    assert.ok(announced.filter(([k]) => k === keys[2]).length >= 1);
+    const counts = keys.map((key) => announced.filter(([k]) => k === key).length);
+    assert.ok(counts[0] === 1 && counts[1] === 0 && counts[2]! >= 1, `announcements per subject: ${counts.join(", ")}`);
   });
 
   it("the subject's account must equal the JWT subject; garbage and empty bodies are errors", async () => {
     const a = createAccount();
     const other = createAccount().getPublicKey();
-    const r = ours(await collect(sys, `$SYS.REQ.ACCOUNT.${other}.CLAIMS.UPDATE`, accountJwt(a, op.signer)), NAME);
+    const r = await ask(sys, `$SYS.REQ.ACCOUNT.${other}.CLAIMS.UPDATE`, accountJwt(a, op.signer), NAME);
     assert.deepEqual(r.error, { account: other, code: 500, description: "jwt update resulted in error - subject does not match jwt content" });
-    const g = ours(await collect(sys, "$SYS.REQ.CLAIMS.UPDATE", "not a jwt"), NAME);
+    const g = await ask(sys, "$SYS.REQ.CLAIMS.UPDATE", "not a jwt", NAME);
     assert.equal(g.error?.account, "n/a");
     assert.match(g.error!.description, /^jwt update resulted in error - /);
-    const e = ours(await collect(sys, `$SYS.REQ.ACCOUNT.${other}.CLAIMS.UPDATE`, ""), NAME);
+    const e = await ask(sys, `$SYS.REQ.ACCOUNT.${other}.CLAIMS.UPDATE`, "", NAME);
     assert.equal(e.error?.description, "jwt update resulted in error - request body is empty");
   });
 
@@ -215,14 +215,14 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
     assert.equal(await post(t, k, newer), 200);
     await until("the full resolver to hold the newer JWT", () => resolverFile(jwtDir, k) === newer);
     const before = announced.filter(([x]) => x === k).length;
-    const r = ours(await collect(sys, "$SYS.REQ.CLAIMS.UPDATE", older), NAME);
+    const r = await ask(sys, "$SYS.REQ.CLAIMS.UPDATE", older, NAME);
     assert.equal(r.error?.description, "jwt update resulted in error - a newer JWT is already stored for this account");
     await until("the newer JWT to be announced again", () => announced.filter(([x, j]) => x === k && j === newer).length > before);
     assert.equal((await get(t, k)).body, newer);
   });
 
   it("LIST answers the servable keys as a JSON array", async () => {
-    const r = ours(await collect(sys, "$SYS.REQ.CLAIMS.LIST", ""), NAME);
+    const r = await ask(sys, "$SYS.REQ.CLAIMS.LIST", "", NAME);
     assert.ok(Array.isArray(r.data));
     const keys = new Set(r.data as string[]);
     assert.equal(keys.size, t.server.registry.store.size);
@@ -244,24 +244,24 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
       ["disabled", nscDeleteClaim(op.operator, [createAccount().getPublicKey()]), "as-no-delete", `delete accounts request by ${opKey} failed - delete must be enabled in server config`],
     ];
     for (const [name, claim, server, description] of cases) {
-      const r = ours(await collect(sys, "$SYS.REQ.CLAIMS.DELETE", claim), server);
+      const r = await ask(sys, "$SYS.REQ.CLAIMS.DELETE", claim, server);
       assert.deepEqual(r.error, { code: 500, description }, name);
       assert.equal((await get(t, k)).status, 200, name);
     }
-    const garbage = ours(await collect(sys, "$SYS.REQ.CLAIMS.DELETE", "garbage"), NAME);
+    const garbage = await ask(sys, "$SYS.REQ.CLAIMS.DELETE", "garbage", NAME);
     assert.match(garbage.error!.description, /^delete accounts request by  failed - /);
 
-    const r = ours(await collect(sys, "$SYS.REQ.CLAIMS.DELETE", nscDeleteClaim(op.signer, [k])), NAME);
+    const r = await ask(sys, "$SYS.REQ.CLAIMS.DELETE", nscDeleteClaim(op.signer, [k]), NAME);
     assert.deepEqual(r.data, { code: 200, message: "deleted 1 accounts" });
     assert.equal((await get(t, k)).status, 404);
     // Neither a lookup nor a peer announcement brings it back; the full resolver renamed its file.
     assert.ok(resolverFile(jwtDir, k, ".jwt.deleted") !== undefined);
     const peerCopy = accountJwt(a, op.signer, { iat: nowSec() + 5 });
-    const p = ours(await collect(sys, `$SYS.ACCOUNT.${k}.CLAIMS.UPDATE`, peerCopy), NAME);
+    const p = await ask(sys, `$SYS.ACCOUNT.${k}.CLAIMS.UPDATE`, peerCopy, NAME);
     assert.match(p.error!.description, /account was deleted/);
     assert.equal((await get(t, k)).status, 404);
     // A deliberate push (what nsc push sends) restores it.
-    const pushed = ours(await collect(sys, "$SYS.REQ.CLAIMS.UPDATE", peerCopy), NAME);
+    const pushed = await ask(sys, "$SYS.REQ.CLAIMS.UPDATE", peerCopy, NAME);
     assert.deepEqual(pushed.data, { account: k, code: 200, message: "jwt updated" });
     assert.equal((await get(t, k)).body, peerCopy);
   });
@@ -278,6 +278,25 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
     assert.equal((await get(t, createAccount().getPublicKey())).status, 404);
     assert.ok(Date.now() - started < 3000);
     assert.equal((await get(t, "NOTAKEY")).status, 404);
+  });
+
+  it("a read-only store answers lookups but stays silent on updates, lists and deletions", async () => {
+    const dir = tempDir();
+    const a = createAccount();
+    const jwt = accountJwt(a, op.signer);
+    writeFile(dir, `${a.getPublicKey()}.jwt`, jwt);
+    const ro = await startPeer(op, ns.url, tempDir(), { name: "as-read-only", store: { dir, readonly: true } });
+    try {
+      assert.ok(ro.logs.some((l) => /read-only store: no updates or deletions/.test(l)));
+      const other = createAccount();
+      const named = (rs: Array<{ server: { name: string } }>) => rs.filter((r) => r.server.name === "as-read-only");
+      assert.deepEqual(named(await collect(sys, "$SYS.REQ.CLAIMS.UPDATE", accountJwt(other, op.signer))), []);
+      assert.deepEqual(named(await collect(sys, "$SYS.REQ.CLAIMS.LIST", "")), []);
+      assert.deepEqual(named(await collect(sys, "$SYS.REQ.CLAIMS.DELETE", nscDeleteClaim(op.operator, [other.getPublicKey()]))), []);
+      assert.equal((await sys.request(`$SYS.REQ.ACCOUNT.${a.getPublicKey()}.CLAIMS.LOOKUP`, "", { timeout: 1000 })).string(), jwt);
+    } finally {
+      await ro.stop();
+    }
   });
 
   it("LOOKUP is answered with the JWT only when we hold a valid one", async () => {

@@ -137,10 +137,11 @@ describe("reliability - no lost notifications", () => {
     }
     // Through a user: the account's new limit refuses a second connection.
     for (const a of accounts) {
+      const from = ns.proc.lines.length;
       await assert.rejects(
         connect({ servers: `nats://127.0.0.1:${natsPort}`, authenticator: credsAuthenticator(creds(a)), reconnect: false }),
       );
-      console.log(ns.proc.output.split("\n").filter((l) => /max/i.test(l)).join("\n"));
+      await ns.proc.waitFor(/maximum account active connections exceeded/, 5000, from);
     }
     // Nothing stays unconfirmed once the link is up.
     await eventually("outbox drained", async () =>
