@@ -2,6 +2,7 @@
  * The single write path for account JWTs: every change (HTTP, NATS, file watch, sync) is
  * validated once, ordered by `iat`, stored once and announced once on the change feed.
  */
+import { KeyedQueue } from "./keyed-queue.js";
 import { AccountServerError } from "./errors.js";
 import { decodeAccountJwt, decodeJwt, peekClaims, type AccountClaims, type DecodedJwt } from "./jwt/decode.js";
 import { isPublicKey } from "./jwt/nkey.js";
@@ -105,7 +106,7 @@ export class AccountRegistry {
   private readonly now: () => number;
   private readonly listeners: Listener[] = [];
   private readonly journals: WriteJournal[] = [];
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private views = new WeakMap<StoredJwt, AccountView>();
   private systemAccount: StoredJwt | undefined;
   private readonly allowDelete: boolean;
@@ -187,7 +188,7 @@ export class AccountRegistry {
   ): Promise<AcceptResult> {
     if (!this.store.writable && opts.source !== "file") throw new AccountServerError("READ_ONLY");
     const decoded = this.check(jwt, opts.key);
-    return this.serialized(decoded.sub, () => this.store_(decoded, opts.source, false, opts.broadcast === true));
+    return this.queue.run(decoded.sub, () => this.store_(decoded, opts.source, false, opts.broadcast === true));
   }
 
   /** Every check of a POST, in the legacy order, up to (not including) ordering. */
@@ -322,7 +323,7 @@ export class AccountRegistry {
     const sys = this.systemAccountKey();
     if (sys !== undefined && accounts.includes(sys)) throw new AccountServerError("DELETE_SYSTEM_ACCOUNT");
     for (const key of accounts) {
-      await this.serialized(key, async () => {
+      await this.queue.run(key, async () => {
         if (this.store.isDeleted(key) && !this.store.get(key)) return;
         const previous = this.store.get(key);
         try {
@@ -344,7 +345,7 @@ export class AccountRegistry {
     const { key, jwt } = change;
     if (jwt === undefined) {
       if (change.deleted && this.store.adopt) {
-        await this.serialized(key, async () => {
+        await this.queue.run(key, async () => {
           const previous = this.store.get(key);
           this.store.adopt!(key, undefined, true);
           this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true });
@@ -355,7 +356,7 @@ export class AccountRegistry {
       return;
     }
     const decoded = this.check(jwt, key);
-    await this.serialized(key, () => this.store_(decoded, source, true));
+    await this.queue.run(key, () => this.store_(decoded, source, true));
   }
 
   /**
@@ -364,7 +365,7 @@ export class AccountRegistry {
    * meanwhile). Resolves with whether something was removed.
    */
   async remove(key: string, source: ChangeSource, expected?: StoredJwt): Promise<boolean> {
-    return this.serialized(key, async () => {
+    return this.queue.run(key, async () => {
       const previous = this.store.get(key);
       if (!previous || (expected !== undefined && previous !== expected)) return false;
       await this.store.remove(key);
@@ -383,15 +384,4 @@ export class AccountRegistry {
     }
   }
 
-  /** Run `fn` after every earlier operation on the same key (ordering needs a stable "previous"). */
-  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.locks.set(key, tail);
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    });
-    return run;
-  }
 }

@@ -2,6 +2,7 @@
  * The write path and GET views of activation tokens: legacy checks and phrases, trust through
  * the stored exporting account, validation, `iat` ordering, durable storage, one change event.
  */
+import { KeyedQueue } from "./keyed-queue.js";
 import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
 import { decodeAccountJwt, decodeActivationJwt, peekClaims, type DecodedJwt } from "./jwt/decode.js";
@@ -73,7 +74,7 @@ export class ActivationRegistry {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly listeners: Array<(c: ActivationChange) => void> = [];
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly views = new WeakMap<StoredJwt, ActivationView>();
 
   constructor(opts: ActivationRegistryOptions) {
@@ -109,7 +110,7 @@ export class ActivationRegistry {
   async accept(jwt: string): Promise<{ changed: boolean; hash: string; entry: StoredJwt }> {
     if (!this.store.writable) throw new AccountServerError("READ_ONLY");
     const { d, hash, importSubject } = this.check(jwt);
-    return this.serialized(hash, async () => {
+    return this.queue.run(hash, async () => {
       const previous = this.store.get(hash);
       if (previous) {
         if (previous.jwt === jwt) return { changed: false, hash, entry: previous };
@@ -194,14 +195,4 @@ export class ActivationRegistry {
     if (!signs) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
   }
 
-  private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.locks.set(key, tail);
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    });
-    return run;
-  }
 }

@@ -8,8 +8,8 @@ import { AccountServerError } from "../errors.js";
 import { isPublicKey } from "../jwt/nkey.js";
 import type { Notifier } from "../nats/notifier.js";
 import type { ForwardedAnswer } from "../replica.js";
-import { decodedView } from "./decoded.js";
 import { readBody, send } from "./respond.js";
+import { cacheControl, freshFor, serveStored } from "./serve-jwt.js";
 import { ROUTER_HEADERS, type RequestContext } from "./router.js";
 
 export interface AccountRoutesOptions {
@@ -47,33 +47,6 @@ interface CachedAnswer {
   /** The max-age the headers were made for (-1: no `exp`, they never change). */
   readonly age: number;
   readonly headers: readonly string[];
-}
-
-/** Seconds a JWT stays fresh (never negative), or -1 without `exp`. */
-function freshFor(exp: number, nowMs: number): number {
-  return exp <= 0 ? -1 : Math.max(0, Math.trunc(exp - nowMs / 1000));
-}
-
-/**
- * Cache-Control for a JWT: fresh until it expires (never a negative age). A JWT without `exp`
- * can be replaced at any moment, so caches must revalidate (cheap thanks to the ETag).
- */
-export function cacheControl(exp: number, nowMs: number): string {
-  const age = freshFor(exp, nowMs);
-  if (age < 0) return "no-cache";
-  return `max-age=${age}, stale-while-revalidate=3600, stale-if-error=3600`;
-}
-
-/** RFC 9110 weak comparison of an If-None-Match header against our ETag. */
-export function ifNoneMatch(header: string | undefined, etag: string): boolean {
-  if (header === undefined || header === "") return false;
-  for (let tag of header.split(",")) {
-    tag = tag.trim();
-    if (tag === "*") return true;
-    if (tag.startsWith("W/")) tag = tag.slice(2);
-    if (tag === etag) return true;
-  }
-  return false;
 }
 
 export function accountRoutes(opts: AccountRoutesOptions) {
@@ -145,33 +118,7 @@ export function accountRoutes(opts: AccountRoutesOptions) {
   }
 
   function answer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, view: AccountView): void {
-    if (ctx.flag("text")) {
-      send(res, 200, { "Content-Type": "text/plain" }, view.entry.jwt);
-      return;
-    }
-    if (ctx.flag("decode")) {
-      send(res, 200, { "Content-Type": "text/plain" }, decodedView(view.entry.jwt));
-      return;
-    }
-    if (!view.valid) throw new AccountServerError("LOAD_FAILED", { reason: "stored JWT does not decode" });
-    serveJwt(req, res, ctx, view);
-  }
-
-  function serveJwt(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, view: AccountView): void {
-    const nowMs = now();
-    if (ctx.flag("check") && view.exp > 0 && view.exp * 1000 < nowMs) {
-      send(res, 404, {});
-      return;
-    }
-    const etag = view.etag!;
-    const headers: OutgoingHttpHeaders = { ETag: etag, "Cache-Control": cacheControl(view.exp, nowMs) };
-    if (ifNoneMatch(req.headers["if-none-match"], etag)) {
-      send(res, 304, headers);
-      return;
-    }
-    if (ctx.flag("notify")) notifier.notify(view.entry.key);
-    headers["Content-Type"] = "application/jwt";
-    send(res, 200, headers, view.entry.jwt);
+    serveStored(req, res, ctx, view, now(), () => notifier.notify(view.entry.key));
   }
 
   async function postAccount(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {

@@ -2,13 +2,12 @@
  * `/jwt/v1/activations[/<hash>]`: upload an activation token and fetch it by its hash id, with
  * the flags, conditional requests and cache headers of the account endpoint.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ActivationRegistry } from "../activations.js";
 import { AccountServerError, isAccountServerError } from "../errors.js";
 import type { Notifier } from "../nats/notifier.js";
-import { cacheControl, ifNoneMatch } from "./accounts.js";
-import { decodedView } from "./decoded.js";
 import { readBody, send } from "./respond.js";
+import { serveStored } from "./serve-jwt.js";
 import type { RequestContext } from "./router.js";
 
 export interface ActivationRoutesOptions {
@@ -26,29 +25,7 @@ export function activationRoutes(opts: ActivationRoutesOptions) {
     const hash = ctx.params["hash"]!;
     const view = activations.view(hash);
     if (!view) throw new AccountServerError("ACTIVATION_NOT_FOUND", { reason: hash });
-    if (ctx.flag("text")) {
-      send(res, 200, { "Content-Type": "text/plain" }, view.entry.jwt);
-      return;
-    }
-    if (ctx.flag("decode")) {
-      send(res, 200, { "Content-Type": "text/plain" }, decodedView(view.entry.jwt));
-      return;
-    }
-    if (!view.valid) throw new AccountServerError("LOAD_FAILED", { reason: "stored activation JWT does not decode" });
-    const nowMs = now();
-    if (ctx.flag("check") && view.exp > 0 && view.exp * 1000 < nowMs) {
-      send(res, 404, {});
-      return;
-    }
-    const etag = view.etag!;
-    const headers: OutgoingHttpHeaders = { ETag: etag, "Cache-Control": cacheControl(view.exp, nowMs) };
-    if (ifNoneMatch(req.headers["if-none-match"], etag)) {
-      send(res, 304, headers);
-      return;
-    }
-    if (ctx.flag("notify")) notifier.notifyActivation(view.issuer, view.entry.key, view.entry.jwt);
-    headers["Content-Type"] = "application/jwt";
-    send(res, 200, headers, view.entry.jwt);
+    serveStored(req, res, ctx, view, now(), () => notifier.notifyActivation(view.issuer, view.entry.key, view.entry.jwt));
   }
 
   async function postActivation(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -69,6 +69,31 @@ The activation JWT stored under that hash id (the padded form with trailing "=" 
 too), answered like an account: ETag, Cache-Control, If-None-Match, HEAD, and the text,
 decode, check and notify flags. 404 "No Matching JWT" when unknown.
 
+## DELETE /jwt/v1/accounts
+Body: an operator-signed delete request, the JWT nsc push --prune and nsc push -R send over
+NATS (sub = iss = the operator or one of its signing keys, nats.accounts = the account keys).
+The accounts are deleted for good: a tombstone <KEY>.jwt.deleted stays in the store, GET
+answers 404, and no sync path brings them back until a new JWT is uploaded deliberately.
+200 {"code":200,"message":"deleted <n> accounts","accounts":[...]}; errors are JSON
+{"error":{"code":<status>,"description":"<reason>"}} with nats-server's reasons: not self
+signed, not trusted, malformed request, not allowed to delete system account, delete must be
+enabled in server config (store.allowdelete). The request is forwarded to the nats-servers on
+$SYS.REQ.CLAIMS.DELETE.
+
+## GET /jwt/v1/accounts/<account public key>/history
+JSON {"account": <key>, "versions": [{"revision", "stored", "iat", "jti", "issuer", "size"} or
+{"revision", "stored", "deleted": true}]}, oldest first: the last store.history versions
+(a JetStream bucket keeps them itself; the directory store in <statedir>/history).
+404 (JSON) when there is none.
+
+## GET /jwt/v1/accounts/<account public key>/history/<revision>
+The JWT of that past version, application/jwt. To roll back, sign that version anew with the
+operator's tooling and upload it: the newest iat always wins.
+
 ## GET /healthz
-200 with a JSON summary of the store and the NATS connection.
+200 with a JSON summary of the store and the NATS connection (liveness).
+
+## GET /readyz
+200 {"ready":true} once the store can answer; 503 {"ready":false} while it cannot (a
+JetStream bucket not yet reachable or still loading).
 `;

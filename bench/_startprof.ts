@@ -1,0 +1,21 @@
+import { join } from "node:path";
+import { makeOperator, accountJwt, randomAccountKey } from "./lib/identity.js";
+import { tempDir, cleanupAll } from "./lib/procs.js";
+import { startOurs, writeShardedStore } from "./lib/servers.js";
+const root = "/work/main";
+const work = tempDir("sprof-");
+const env = { root, work, serverCpu: 0, loadCpu: 1, op: makeOperator() };
+const n = Number(process.argv[2] ?? 100000);
+const acc: Array<[string, string]> = [];
+for (let i = 0; i < n; i++) { const k = randomAccountKey(); acc.push([k, accountJwt(k, env.op.signer)]); }
+const dir = join(work, "store");
+writeShardedStore(dir, acc);
+const nodeArgs = process.argv[3] === "prof" ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : [];
+const ours = await startOurs(env, { storeDir: dir, noWait: true, nodeArgs });
+const t = await ours.proc.waitFor(/nats-account-server is running/, 120000, 1);
+console.log("running ms", (t - ours.proc.startedAt).toFixed(0), "rss", ours.proc.rssMb().toFixed(0));
+const t2 = await ours.proc.waitFor(/index complete/, 120000, 2);
+console.log("indexed ms", (t2 - ours.proc.startedAt).toFixed(0), "rss", ours.proc.rssMb().toFixed(0));
+console.log(ours.proc.output().split("\n").filter((l) => /INF|WRN|ERR/.test(l)).slice(0, 30).join("\n"));
+await ours.proc.stop();
+cleanupAll();
