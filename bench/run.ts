@@ -96,7 +96,10 @@ async function main(): Promise<void> {
         "Each run: 1 s warm-up, then " +
         `${args.quick ? 2 : 5} s measured; latency over every response; the ceiling and our scenarios are ` +
         `interleaved and each figure is the best (by req/s) of ${args.quick ? 1 : 2} round(s). The ceiling is a minimal node:http ` +
-        "server answering the same JWT from memory with precomputed headers (bench/ref/ceiling.ts).\n\n" +
+        "server answering the same JWT from memory with precomputed headers (bench/ref/ceiling.ts). " +
+        "CPU µs/req is the server process's user+system CPU time (from /proc) divided by the requests it " +
+        "answered, the least over the rounds: unlike req/s it hardly moves when other work shares the machine. " +
+        "With a closed-loop load generator, latency at N connections is about N / (req/s) (Little's law).\n\n" +
         h.markdown,
     );
   }

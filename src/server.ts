@@ -150,7 +150,13 @@ async function openOutbox(config: Config, store: JwtStore, link: NatsLink | unde
   try {
     if (!(await outbox.open())) {
       log.warn("announcing every stored account to be safe");
-      for (const e of store.entries()) outbox.mark(e.key);
+      // Recorded durably (one rewrite of the file), so a crash before NATS is back loses nothing.
+      await Promise.all(
+        [...store.entries()].map(async ({ key }) => {
+          await outbox.begin(key);
+          outbox.end(key);
+        }),
+      );
     }
   } catch (err) {
     const why = `cannot keep the notification outbox in ${stateDir}: ${(err as Error).message}`;
@@ -281,7 +287,10 @@ export class AccountServer {
       else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
     });
     const history = historyOf(config, store, log, now);
-    if (history instanceof HistoryLog) registry.onChange((c) => history.record(c));
+    if (history instanceof HistoryLog) {
+      await history.open();
+      registry.onChange((c) => history.record(c));
+    }
 
     const activationStore = createActivationStore(config.store, store, log);
     try {

@@ -66,7 +66,7 @@ export function accountRoutes(opts: AccountRoutesOptions) {
   const answers = new WeakMap<AccountView, CachedAnswer>();
 
   /**
-   * The hot path (router shortcut for a plain GET/HEAD of a key): the same answer as serveJwt,
+   * The hot path (router shortcut for a plain GET/HEAD of a key): the same answer as serveStored,
    * from headers computed once per view and second. Anything unusual takes the normal way.
    */
   function fastGet(_req: IncomingMessage, res: ServerResponse, key: string): boolean {

@@ -30,9 +30,11 @@ export class Drain {
         sendError(req, res, new AccountServerError("SHUTTING_DOWN"), this.log);
         return;
       }
+      app(req, res);
+      // Answered synchronously (the GET hot path): nothing left in flight to close on shutdown.
+      if (res.writableEnded) return;
       this.inflight.add(res);
       res.once("close", () => this.inflight.delete(res));
-      app(req, res);
     };
   }
 

@@ -66,6 +66,9 @@ export class Notifier implements WriteJournal {
     this.outbox.end(key);
   }
 
+  /** How long a shutdown waits for nats-servers to confirm the last notifications. */
+  static readonly CLOSE_WAIT_MS = 2000;
+
   /** Wait for confirmations in flight and save the outbox (before the link closes). */
   async close(): Promise<void> {
     if (this.confirmTimer) {
@@ -73,7 +76,14 @@ export class Notifier implements WriteJournal {
       this.confirmTimer = undefined;
       if (this.nc) this.confirm(this.nc);
     }
-    await Promise.all([...this.confirming]);
+    // A server that stopped answering PINGs must not hold up the shutdown; what is not confirmed
+    // stays in the outbox and is announced again after the restart.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.confirming]),
+      new Promise<void>((r) => (timer = setTimeout(r, Notifier.CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     await this.outbox.save().catch((err: unknown) => {
       this.log.error(`saving the notification outbox failed: ${(err as Error).message}`);
     });

@@ -16,6 +16,8 @@ interface Entry {
   gen: number;
   /** Writes of the key in progress: the key must stay until they are announced. */
   writing: number;
+  /** In the state file (or on its way there); memory-only entries cost no disk write. */
+  durable: boolean;
 }
 
 export interface OutboxOptions {
@@ -71,7 +73,9 @@ export class Outbox {
       return false;
     }
     for (const k of keys) {
-      if (typeof k === "string" && isPublicKey(k, "account")) this.entries.set(k, { gen: ++this.gen, writing: 0 });
+      if (typeof k === "string" && isPublicKey(k, "account")) {
+        this.entries.set(k, { gen: ++this.gen, writing: 0, durable: true });
+      }
     }
     this.saved = this.version;
     return true;
@@ -90,9 +94,16 @@ export class Outbox {
     return this.entries.get(key)?.gen;
   }
 
-  /** A change of `key` is about to be written: resolves once that intent is durable. */
+  /**
+   * A change of `key` is about to be written: resolves once that intent is durable. A key already
+   * in the file needs no new write (repeated changes during an outage cost nothing more).
+   */
   async begin(key: string): Promise<void> {
     const e = this.touch(key);
+    if (!e.durable) {
+      e.durable = true;
+      this.version++;
+    }
     e.writing++;
     try {
       await this.save();
@@ -108,10 +119,12 @@ export class Outbox {
     if (e && e.writing > 0) e.writing--;
   }
 
-  /** Queue an announcement of `key` without waiting for the disk (`notify=true`, startup). */
+  /**
+   * Queue an announcement of `key` in memory only (`notify=true`, an unreadable outbox at start):
+   * nothing was changed, so nothing is lost if a crash forgets it.
+   */
   mark(key: string): void {
     this.touch(key);
-    this.saveLater();
   }
 
   /** A nats-server received the announcement of `key` made at generation `gen`. */
@@ -119,6 +132,7 @@ export class Outbox {
     const e = this.entries.get(key);
     if (!e || e.gen !== gen || e.writing > 0) return;
     this.entries.delete(key);
+    if (!e.durable) return;
     this.version++;
     this.saveLater();
   }
@@ -126,11 +140,10 @@ export class Outbox {
   private touch(key: string): Entry {
     let e = this.entries.get(key);
     if (!e) {
-      e = { gen: 0, writing: 0 };
+      e = { gen: 0, writing: 0, durable: false };
       this.entries.set(key, e);
     }
     e.gen = ++this.gen;
-    this.version++;
     return e;
   }
 
@@ -164,7 +177,8 @@ export class Outbox {
   private async write(): Promise<void> {
     const version = this.version;
     if (version === this.saved) return;
-    await writeFileDurable(this.file!, JSON.stringify({ version: 1, pending: this.keys() }) + "\n");
+    const durable = [...this.entries].filter(([, e]) => e.durable).map(([k]) => k);
+    await writeFileDurable(this.file!, JSON.stringify({ version: 1, pending: durable }) + "\n");
     if (this.saved < version) this.saved = version;
   }
 }

@@ -2,7 +2,7 @@
  * Bounded version history for stores without a native one (directory, memory): every change on
  * the feed is appended to `<statedir>/history/<KEY>.jsonl`, keeping the last `limit` versions.
  */
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { AccountChange } from "../accounts.js";
 import type { Logger } from "../log.js";
@@ -33,12 +33,29 @@ export class HistoryLog implements HistorySource {
   /** Per key: lines (loaded lazily from disk) and the write chain that keeps them in order. */
   private readonly cache = new Map<string, Line[]>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Keys whose file ends in a line torn by a crash: the next write rewrites the file. */
+  private readonly torn = new Set<string>();
   private dirReady: Promise<void> | undefined;
 
   constructor(opts: HistoryLogOptions) {
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** Remove temp files of compactions a crash interrupted (the logs themselves stay valid). */
+  async open(): Promise<void> {
+    if (this.opts.dir === undefined) return;
+    let names: string[];
+    try {
+      names = await readdir(this.opts.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn(`cannot read ${this.opts.dir}: ${(e as Error).message}`);
+      return;
+    }
+    for (const name of names) {
+      if (/^\..+\.jsonl\.[0-9a-f]+\.tmp$/.test(name)) await unlink(join(this.opts.dir, name)).catch(() => {});
+    }
   }
 
   /** Change-feed listener: one version per actual change (expiry is not a new version). */
@@ -84,7 +101,10 @@ export class HistoryLog implements HistorySource {
     const file = this.file(key);
     if (file) {
       try {
-        for (const text of (await readFile(file, "utf8")).split("\n")) {
+        const content = await readFile(file, "utf8");
+        // Appending after a torn last line would glue the next version onto it and lose both.
+        if (content !== "" && !content.endsWith("\n")) this.torn.add(key);
+        for (const text of content.split("\n")) {
           if (text === "") continue;
           try {
             lines.push(JSON.parse(text) as Line);
@@ -112,7 +132,7 @@ export class HistoryLog implements HistorySource {
     }
     this.dirReady ??= mkdir(this.opts.dir!, { recursive: true, mode: 0o750 }).then(() => {});
     await this.dirReady;
-    if (compact) await writeFileDurable(file, lines.map((l) => JSON.stringify(l) + "\n").join(""));
+    if (compact || this.torn.delete(key)) await writeFileDurable(file, lines.map((l) => JSON.stringify(l) + "\n").join(""));
     else await appendFile(file, JSON.stringify(added) + "\n", { mode: 0o640 });
   }
 }

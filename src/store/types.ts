@@ -2,6 +2,7 @@
  * The one interface every JWT store backend implements (memory, directory, later nsc and KV).
  * Reads are synchronous from memory; writes resolve only once the change is durable.
  */
+import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 
 /** A stored JWT. Entries are immutable: a change replaces the object, so caches can key on it. */
@@ -96,8 +97,14 @@ export interface JwtStore {
   close(): Promise<void>;
 }
 
+/** One-shot hashing (Node >= 20.12) skips the Hash object: a large store hashes every file at start. */
+const oneShot = (crypto as { hash?: (alg: string, data: string, out: "buffer") => Buffer }).hash;
+
 export function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
+  const digest = oneShot ? oneShot("sha256", text, "buffer") : createHash("sha256").update(text).digest();
+  // Copied into Node's shared buffer pool: an ArrayBuffer of its own per 32-byte digest costs
+  // about 300 bytes more per stored JWT (30 MB for 100,000 accounts).
+  return Buffer.from(digest);
 }
 
 export function makeEntry(key: string, jwt: string): StoredJwt {

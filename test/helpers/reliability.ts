@@ -1,16 +1,12 @@
 /**
- * Tools for the reliability tests: a seeded PRNG, the real CLI compiled once per test process
- * (fast restarts for kill loops), raw HTTP on loopback, and readers for the store and state dirs.
+ * Tools for the reliability tests: a seeded PRNG, raw HTTP on loopback, a TCP gate, polling
+ * with a deadline, and readers for the store and state directories.
  */
-import { spawn } from "node:child_process";
-import { createPrivateKey, sign as edSign } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest, type Agent } from "node:http";
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { dirname, join, relative } from "node:path";
-import { transform } from "esbuild";
-import type { KeyPair } from "./fixtures.js";
-import { Proc, ROOT, tempDir } from "./processes.js";
+import { join } from "node:path";
+import type { Proc } from "./processes.js";
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same kill points and workloads. */
 export function prng(seed: number): { next: () => number; int: (lo: number, hi: number) => number; pick: <T>(xs: readonly T[]) => T } {
@@ -26,84 +22,10 @@ export function prng(seed: number): { next: () => number; int: (lo: number, hi: 
   return { next, int, pick: (xs) => xs[Math.floor(next() * xs.length)]! };
 }
 
-const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function base32Decode(s: string): Buffer {
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const c of s) {
-    value = (value << 5) | B32.indexOf(c);
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-/**
- * The same key signing through node:crypto (about 100 times faster than the pure-JS nkeys), so
- * load generators are limited by the server, not by minting JWTs.
- */
-export function fastSigner(kp: KeyPair): KeyPair {
-  const raw = base32Decode(new TextDecoder().decode(kp.getSeed())).subarray(2, 34);
-  const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), raw]);
-  const key = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
-  const fast = Object.create(kp) as KeyPair;
-  // nkeys derives the public key from the seed on every call, which is as slow as a signature.
-  const pub = kp.getPublicKey();
-  fast.getPublicKey = (): string => pub;
-  fast.sign = (data: Uint8Array): Uint8Array => new Uint8Array(edSign(null, data, key));
-  return fast;
-}
-
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
   );
-}
-
-let compiled: Promise<string> | undefined;
-
-/**
- * The sources turned into JavaScript the way tsx does it (esbuild, file by file, same layout),
- * once per test process: a restart then costs a plain node start instead of a loader start,
- * which kill loops do dozens of times.
- */
-function compileCli(): Promise<string> {
-  compiled ??= (async () => {
-    const out = tempDir("nas-cli-");
-    for (const file of walk(join(ROOT, "src")).filter((f) => f.endsWith(".ts"))) {
-      const { code } = await transform(readFileSync(file, "utf8"), {
-        loader: "ts",
-        format: "esm",
-        target: "node20",
-        sourcefile: file,
-      });
-      const dest = join(out, relative(ROOT, file)).replace(/\.ts$/, ".js");
-      mkdirSync(dirname(dest), { recursive: true });
-      writeFileSync(dest, code);
-    }
-    writeFileSync(join(out, "package.json"), readFileSync(join(ROOT, "package.json")));
-    if (!existsSync(join(out, "node_modules"))) symlinkSync(join(ROOT, "node_modules"), join(out, "node_modules"));
-    const entry = join(out, "run-cli.js");
-    writeFileSync(entry, 'import { run } from "./src/cli.js";\nrun(process.argv.slice(2));\n');
-    return entry;
-  })();
-  return compiled;
-}
-
-/** Start the real CLI (compiled from the current sources) with `args`. */
-export async function spawnFastCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const entry = await compileCli();
-  const child = spawn(process.execPath, [entry, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Proc(child);
 }
 
 /** The HTTP port a CLI reports once it listens. */
@@ -152,19 +74,29 @@ export function httpCall(
   });
 }
 
-/**
- * Send raw bytes and collect whatever comes back until the server closes the connection (or
- * `timeoutMs` passes). `status` is parsed from the first response line, 0 when none came.
- */
-export function rawExchange(
-  port: number,
-  chunks: ReadonlyArray<string | Buffer>,
-  o: { gapMs?: number; timeoutMs?: number } = {},
-): Promise<{ status: number; text: string; closedAfterMs: number; closed: boolean }> {
-  return new Promise((resolve) => {
+export interface RawAnswer {
+  /** From the first response line; 0 when nothing came back. */
+  readonly status: number;
+  readonly text: string;
+  readonly closedAfterMs: number;
+  /** False when the connection was still open at the timeout. */
+  readonly closed: boolean;
+}
+
+export interface RawConnection {
+  write(data: string | Buffer): void;
+  /** Everything received, once the server closes the connection (or at the timeout). */
+  readonly answer: Promise<RawAnswer>;
+}
+
+/** A plain TCP connection to write a request in pieces; resolves once connected. */
+export function rawConnection(port: number, timeoutMs = 10_000): Promise<RawConnection> {
+  return new Promise((resolveConn, rejectConn) => {
     const t0 = Date.now();
     const s = netConnect(port, "127.0.0.1");
     let text = "";
+    let settle: (a: RawAnswer) => void = () => {};
+    const answer = new Promise<RawAnswer>((r) => (settle = r));
     let done = false;
     const finish = (closed: boolean): void => {
       if (done) return;
@@ -172,21 +104,43 @@ export function rawExchange(
       clearTimeout(timer);
       s.destroy();
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-      resolve({ status: m ? Number(m[1]) : 0, text, closedAfterMs: Date.now() - t0, closed });
+      settle({ status: m ? Number(m[1]) : 0, text, closedAfterMs: Date.now() - t0, closed });
     };
-    const timer = setTimeout(() => finish(false), o.timeoutMs ?? 10_000);
+    const timer = setTimeout(() => finish(false), timeoutMs);
     s.on("data", (d: Buffer) => (text += d.toString("latin1")));
     s.on("close", () => finish(true));
-    s.on("error", () => {});
-    let i = 0;
-    const writeNext = (): void => {
-      if (done || s.destroyed || i >= chunks.length) return;
-      s.write(chunks[i++]!);
-      if (o.gapMs) setTimeout(writeNext, o.gapMs);
-      else writeNext();
-    };
-    s.on("connect", writeNext);
+    s.on("error", (err) => {
+      if (!done && Date.now() - t0 < 5 && text === "") rejectConn(err);
+    });
+    s.on("connect", () =>
+      resolveConn({
+        write: (data) => {
+          if (!s.destroyed) s.write(data);
+        },
+        answer,
+      }),
+    );
   });
+}
+
+/**
+ * Send raw bytes (with `gapMs` between chunks) and collect whatever comes back until the server
+ * closes the connection or `timeoutMs` passes.
+ */
+export async function rawExchange(
+  port: number,
+  chunks: ReadonlyArray<string | Buffer>,
+  o: { gapMs?: number; timeoutMs?: number } = {},
+): Promise<RawAnswer> {
+  const c = await rawConnection(port, o.timeoutMs ?? 10_000);
+  let finished = false;
+  void c.answer.then(() => (finished = true));
+  for (const chunk of chunks) {
+    if (finished) break;
+    c.write(chunk);
+    if (o.gapMs) await new Promise((r) => setTimeout(r, o.gapMs));
+  }
+  return c.answer;
 }
 
 /** A TCP forwarder that can be opened and closed: makes NATS reachable when the test says so. */

@@ -1,13 +1,15 @@
 /**
  * No lost notifications: updates accepted while NATS is unreachable, while a nats-server restarts,
- * or before our own server is killed, reach the nats-server once it is back, newest JWT winning.
+ * or before our own server is killed (even with a torn outbox) reach NATS, newest JWT winning.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { accountJwt, createAccount, makeOperator, nowSec, userCreds, type KeyPair } from "../helpers/fixtures.js";
-import { freePort, startNatsServer, tempDir, writeFile, type NatsServer, type Proc } from "../helpers/processes.js";
-import { eventually, fastSigner, Gate, httpCall, outboxKeys, portOf, spawnFastCli } from "../helpers/reliability.js";
+import { freePort, spawnCli, startNatsServer, tempDir, writeFile, type NatsServer, type Proc } from "../helpers/processes.js";
+import { eventually, Gate, httpCall, outboxKeys, portOf } from "../helpers/reliability.js";
+import { startServer } from "../helpers/server.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
@@ -42,7 +44,7 @@ async function clientsOf(monitorPort: number, key: string): Promise<number> {
 describe("reliability - no lost notifications", () => {
   it("a nats-server restarted in the middle of a stream of updates ends with the newest JWT of every account", async () => {
     const op = makeOperator();
-    const signer = fastSigner(op.signer);
+    const signer = op.signer;
     const dir = tempDir("nas-outage-");
     const natsPort = await freePort();
     const monitorPort = await freePort();
@@ -57,7 +59,7 @@ describe("reliability - no lost notifications", () => {
         `nats { servers: ["nats://127.0.0.1:${gate.port}"], reconnectwait: "100ms", usercredentials: "${writeFile(dir, "sys.creds", userCreds(op.sys).creds)}" }\n` +
         `logging { colors: false }\n`,
     );
-    const cli = await spawnFastCli(["-c", conf]);
+    const cli = spawnCli(["-c", conf]);
     cleanups.push(() => cli.stop("SIGKILL"));
     const port = await portOf(cli);
 
@@ -153,7 +155,7 @@ describe("reliability - no lost notifications", () => {
 
   it("changes accepted while NATS is down survive a kill -9 of our server and are announced after its restart", async () => {
     const op = makeOperator();
-    const signer = fastSigner(op.signer);
+    const signer = op.signer;
     const dir = tempDir("nas-outbox-");
     const natsPort = await freePort();
     const storeDir = `${dir}/store`;
@@ -165,7 +167,7 @@ describe("reliability - no lost notifications", () => {
         `nats { servers: ["nats://127.0.0.1:${natsPort}"], reconnectwait: "100ms", usercredentials: "${writeFile(dir, "sys.creds", userCreds(op.sys).creds)}" }\n` +
         `logging { colors: false }\n`,
     );
-    const first: Proc = await spawnFastCli(["-c", conf]);
+    const first: Proc = spawnCli(["-c", conf]);
     cleanups.push(() => first.stop("SIGKILL"));
     const port = await portOf(first);
     const newest = new Map<string, string>();
@@ -194,7 +196,7 @@ describe("reliability - no lost notifications", () => {
     sub.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", { callback: (_e, m) => void got.push([m.subject.split(".")[2]!, m.string()]) });
     await sub.flush();
 
-    const second = await spawnFastCli(["-c", conf]);
+    const second = spawnCli(["-c", conf]);
     cleanups.push(() => second.stop("SIGKILL"));
     const port2 = await portOf(second);
     await second.waitFor(/2 notification\(s\) from before the restart/);
@@ -220,5 +222,41 @@ describe("reliability - no lost notifications", () => {
     assert.deepEqual(outboxKeys(`${storeDir}.state`), []);
     await sub.flush();
     assert.equal(got.length, 3);
+  });
+
+  it("an unreadable outbox file makes the restarted server announce every stored account", async () => {
+    const op = makeOperator();
+    const dir = tempDir("nas-torn-outbox-");
+    const natsPort = await freePort();
+    const sysCreds = writeFile(dir, "sys.creds", userCreds(op.sys).creds);
+    const store = { dir: `${dir}/store` };
+    const nats = { servers: [`nats://127.0.0.1:${natsPort}`], reconnectWait: 100, userCredentials: sysCreds };
+    const first = await startServer({ operator: op, dir, store, nats });
+    const keys = [createAccount(), createAccount(), createAccount()].map((a) => a.getPublicKey());
+    const jwts = new Map(keys.map((k) => [k, accountJwt(k, op.signer)]));
+    for (const [k, jwt] of jwts) assert.equal((await httpCall(first.server.port, "POST", `/jwt/v1/accounts/${k}`, { body: jwt })).status, 200);
+    await first.stop();
+    writeFileSync(`${dir}/store.state/notify-outbox.json`, '{"version":1,"pend');
+
+    const ns = await startNatsServer(
+      `operator: "${writeFile(dir, "op-ns.jwt", op.operatorJwt)}"\nsystem_account: ${op.sys.getPublicKey()}\n` +
+        `resolver: MEMORY\nresolver_preload: { ${op.sys.getPublicKey()}: "${op.sysJwt}" }\n`,
+      { port: natsPort },
+    );
+    cleanups.push(() => ns.stop());
+    const sub = await connect({ servers: ns.url, authenticator: credsAuthenticator(creds(op.sys)) });
+    cleanups.push(() => sub.close());
+    const got = new Map<string, string>();
+    sub.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", { callback: (_e, m) => void got.set(m.subject.split(".")[2]!, m.string()) });
+    await sub.flush();
+    const second = await startServer({ operator: op, dir, store, nats });
+    cleanups.push(() => second.stop());
+    assert.ok(second.logs.some((l) => /outbox .* is unreadable/.test(l)));
+    await eventually("every account announced", async () => {
+      await sub.flush();
+      return got.size >= keys.length ? true : undefined;
+    });
+    assert.deepEqual(got, jwts);
+    await eventually("outbox rewritten and drained", async () => (outboxKeys(`${dir}/store.state`).length === 0 ? true : undefined));
   });
 });

@@ -11,7 +11,7 @@ import { peekClaims } from "../../src/jwt/decode.js";
 import { ERROR_TABLE } from "../../src/errors.js";
 import { accountJwt, createAccount, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
-import { eventually, fastSigner, httpCall, prng } from "../helpers/reliability.js";
+import { eventually, httpCall, prng } from "../helpers/reliability.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 
 const SEED = Number(process.env["RELIABILITY_SEED"] ?? 0x0de7);
@@ -20,7 +20,7 @@ const VERSIONS = 100;
 
 describe("reliability - ordering under concurrency", () => {
   const op = makeOperator();
-  const signer = fastSigner(op.signer);
+  const signer = op.signer;
   let ns: NatsServer;
   let t: TestServer;
   let sub: NatsConnection;
