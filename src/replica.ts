@@ -233,13 +233,9 @@ export class Replica {
   }
 
   /**
-   * Send an upload to the primary (same path, query, body and content type) and return its answer.
-   * On a 200 the JWT is also stored here at once, so this replica serves it without waiting for a
-   * re-sync. Throws PRIMARY_UNAVAILABLE (503) when the primary cannot be reached.
-   */
-  /**
-   * Send a write (upload or deletion) to the primary and relay its answer; when the primary took
-   * it, `applyLocally` makes this replica serve the result at once.
+   * Send a write (upload or deletion) to the primary (same path, query, body and content type)
+   * and relay its answer; when the primary took it, `applyLocally` makes this replica serve the
+   * result at once. Throws PRIMARY_UNAVAILABLE (503) when the primary cannot be reached.
    */
   async forward(
     method: "POST" | "DELETE",

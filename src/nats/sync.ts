@@ -194,6 +194,8 @@ export class PackSync {
     if (!nc) return { outcome: "skipped", reason: "NATS is not connected" };
     if (!this.registry.store.writable) return { outcome: "skipped", reason: "the store is read-only" };
     if (this.registry.store.ready === false) return { outcome: "skipped", reason: "the store is not ready" };
+    // Hashing needs every file; let a large store finish its background load at its own pace.
+    await this.registry.store.loading;
     const inbox = createInbox();
     const sub = nc.subscribe(inbox);
     const received = new Set<string>();

@@ -27,6 +27,8 @@ export interface TestServerOptions {
   readonly nats?: Partial<NatsConfig>;
   readonly now?: () => number;
   readonly dir?: string;
+  /** Replica of this primary URL. */
+  readonly primary?: string;
 }
 
 export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
@@ -37,6 +39,7 @@ export async function startServer(o: TestServerOptions = {}): Promise<TestServer
     ...d,
     ...(op ? { operatorJwtPath: writeFile(dir, "op.jwt", op.operatorJwt) } : {}),
     ...(op && o.systemAccount ? { systemAccountJwtPath: writeFile(dir, "sys.jwt", op.sysJwt) } : {}),
+    ...(o.primary !== undefined ? { primary: o.primary } : {}),
     logging: { ...d.logging, colors: false, debug: true },
     http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
     nats: { ...d.nats, ...(o.nats ?? {}) },
