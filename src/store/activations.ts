@@ -2,12 +2,12 @@
  * Where activation tokens live, keyed by their hash id: in memory beside the memory store, else
  * as `<statedir>/activations/<hash>.jwt` files, so the account store directory stays portable.
  */
-import { mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { stateDirOf, type StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { writeFileDurable } from "./dir.js";
+import { fsyncDir, writeFileDurable } from "./dir.js";
 import { EntryIndex, makeEntry, type JwtStore, type StoredJwt } from "./types.js";
 
 /** Our activation hash ids: unpadded base32 of a SHA-256 (52 characters). */
@@ -136,14 +136,6 @@ export class DirActivationStore implements ActivationStore {
   async close(): Promise<void> {}
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
 
 /**
  * The activation store that goes with `accounts`: in memory beside a memory store (or when

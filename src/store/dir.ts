@@ -52,7 +52,8 @@ function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined {
   return isPublicKey(key, "account") ? key : undefined;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsync a directory, so a rename or unlink in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
   const dh = await open(dir, "r");
   try {
     await dh.sync();

@@ -9,9 +9,8 @@ import { isPublicKey } from "../jwt/nkey.js";
 import { NatsLink } from "../nats/connection.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
+import { IndexedStore } from "./indexed.js";
 import {
-  EntryIndex,
-  makeEntry,
   StoreConflictError,
   StoreUnavailableError,
   type ExternalChange,
@@ -37,13 +36,11 @@ function isConflict(err: unknown): boolean {
   return e.code === 10071 || /wrong last sequence/.test(e.message ?? "");
 }
 
-export class KvStore implements JwtStore {
+export class KvStore extends IndexedStore implements JwtStore {
   readonly kind = "kv";
   readonly writable = true;
   private readonly opts: KvStoreOptions;
   private readonly log: Logger;
-  private readonly index = new EntryIndex();
-  private readonly deleted = new Set<string>();
   /** Latest bucket revision seen per key (PUT or DEL), the base of the next compare-and-set. */
   private readonly revisions = new Map<string, number>();
   private kv: KV | undefined;
@@ -55,6 +52,7 @@ export class KvStore implements JwtStore {
   private watcher: { stop(): void } | undefined;
 
   constructor(opts: KvStoreOptions) {
+    super();
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
   }
@@ -130,7 +128,7 @@ export class KvStore implements JwtStore {
       })().catch((err: unknown) => this.log.error(`bucket watch ended: ${(err as Error).message}`));
     });
     await done;
-    if (!this.isReady) this.log.info(`store ready: ${this.index.size} account JWT(s) in bucket ${this.opts.bucket}`);
+    if (!this.isReady) this.log.info(`store ready: ${this.size} account JWT(s) in bucket ${this.opts.bucket}`);
     this.isReady = true;
   }
 
@@ -143,14 +141,12 @@ export class KvStore implements JwtStore {
     if (e.operation === "PUT") {
       const jwt = e.string();
       if (initial) {
-        this.index.set(makeEntry(key, jwt));
-        this.deleted.delete(key);
+        this.setEntry(key, jwt);
       } else {
         this.onExternal?.({ key, jwt });
       }
     } else if (initial) {
-      this.index.delete(key);
-      if (e.operation === "DEL") this.deleted.add(key);
+      this.forget(key, e.operation === "DEL");
     } else {
       this.onExternal?.({ key, jwt: undefined, deleted: e.operation === "DEL" });
     }
@@ -161,22 +157,6 @@ export class KvStore implements JwtStore {
       throw new StoreUnavailableError(`bucket ${this.opts.bucket} is not available`);
     }
     return this.kv;
-  }
-
-  get(key: string): StoredJwt | undefined {
-    return this.index.get(key);
-  }
-
-  entries(): IterableIterator<StoredJwt> {
-    return this.index.entries();
-  }
-
-  get size(): number {
-    return this.index.size;
-  }
-
-  hash(): Buffer {
-    return this.index.hash();
   }
 
   async put(key: string, jwt: string): Promise<StoredJwt> {
@@ -193,10 +173,7 @@ export class KvStore implements JwtStore {
       throw err;
     }
     this.revisions.set(key, Math.max(rev, this.revisions.get(key) ?? 0));
-    this.deleted.delete(key);
-    const entry = makeEntry(key, jwt);
-    this.index.set(entry);
-    return entry;
+    return this.setEntry(key, jwt);
   }
 
   /** Re-read one key after a lost compare-and-set, so the caller can decide again. */
@@ -204,30 +181,19 @@ export class KvStore implements JwtStore {
     const e = await kv.get(key);
     if (!e) return;
     this.revisions.set(key, e.revision);
-    if (e.operation === "PUT") {
-      this.index.set(makeEntry(key, e.string()));
-      this.deleted.delete(key);
-    } else {
-      this.index.delete(key);
-      if (e.operation === "DEL") this.deleted.add(key);
-    }
+    if (e.operation === "PUT") this.setEntry(key, e.string());
+    else this.forget(key, e.operation === "DEL");
   }
 
   adopt(key: string, jwt: string | undefined, deleted = false): StoredJwt | undefined {
-    if (jwt === undefined) {
-      this.index.delete(key);
-      if (deleted) this.deleted.add(key);
-      return undefined;
-    }
-    const entry = makeEntry(key, jwt);
-    this.index.set(entry);
-    this.deleted.delete(key);
-    return entry;
+    if (jwt !== undefined) return this.setEntry(key, jwt);
+    this.forget(key, deleted);
+    return undefined;
   }
 
   /** Expired JWTs leave the served view; the bucket keeps them as history. */
   async remove(key: string): Promise<void> {
-    this.index.delete(key);
+    this.forget(key, false);
   }
 
   async tombstone(key: string): Promise<void> {
@@ -235,12 +201,7 @@ export class KvStore implements JwtStore {
     await kv.delete(key);
     const e = await kv.get(key);
     if (e) this.revisions.set(key, Math.max(e.revision, this.revisions.get(key) ?? 0));
-    this.index.delete(key);
-    this.deleted.add(key);
-  }
-
-  isDeleted(key: string): boolean {
-    return this.deleted.has(key);
+    this.forget(key, true);
   }
 
   async history(key: string): Promise<HistoryEntry[]> {

@@ -9,7 +9,8 @@ import { extractJwt, peekClaims } from "../jwt/decode.js";
 import { isPublicKey } from "../jwt/nkey.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { EntryIndex, makeEntry, type ExternalChange, type JwtStore, type StoredJwt } from "./types.js";
+import { IndexedStore } from "./indexed.js";
+import type { ExternalChange, JwtStore, StoredJwt } from "./types.js";
 
 export interface NscStoreOptions {
   /** The operator folder, e.g. `~/.local/share/nats/nsc/stores/<Operator>`. */
@@ -51,19 +52,16 @@ type ReadResult =
   | { readonly kind: "ok"; readonly file: AccountFile }
   | { readonly kind: "unchanged" | "missing" | "invalid" };
 
-export class NscStore implements JwtStore {
+export class NscStore extends IndexedStore implements JwtStore {
   readonly kind = "nsc";
   readonly writable = false;
   private readonly folder: string;
   private readonly accountsDir: string;
   private readonly log: Logger;
-  /** What is served: key → JWT (changed only through put/remove, i.e. by the registry). */
-  private readonly index = new EntryIndex();
   /** What is on disk: account folder name → its JWT file. */
   private readonly files = new Map<string, AccountFile>();
   /** key → account folder names holding it (normally one). */
   private readonly namesByKey = new Map<string, Set<string>>();
-  private readonly deleted = new Set<string>();
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly pending = new Set<string>();
   private rescanPending = false;
@@ -74,6 +72,7 @@ export class NscStore implements JwtStore {
   private closed = false;
 
   constructor(opts: NscStoreOptions) {
+    super();
     this.folder = opts.folder;
     this.accountsDir = join(opts.folder, ACCOUNTS);
     this.log = opts.log ?? silentLogger;
@@ -101,9 +100,9 @@ export class NscStore implements JwtStore {
     }
     for (const key of this.namesByKey.keys()) {
       const best = this.winner(key);
-      if (best) this.index.set(makeEntry(key, best.jwt));
+      if (best) this.setEntry(key, best.jwt);
     }
-    this.log.debug(`nsc folder ${this.folder}: ${this.files.size} account file(s), ${this.index.size} account(s)`);
+    this.log.debug(`nsc folder ${this.folder}: ${this.files.size} account file(s), ${this.size} account(s)`);
   }
 
   /** Names of the account folders (`accounts/<Name>/`); none while `accounts/` does not exist. */
@@ -173,41 +172,17 @@ export class NscStore implements JwtStore {
     return best?.file;
   }
 
-  get(key: string): StoredJwt | undefined {
-    return this.index.get(key);
-  }
-
-  entries(): IterableIterator<StoredJwt> {
-    return this.index.entries();
-  }
-
-  get size(): number {
-    return this.index.size;
-  }
-
-  hash(): Buffer {
-    return this.index.hash();
-  }
-
   /** Only updates the served view: the folder belongs to nsc. */
   async put(key: string, jwt: string): Promise<StoredJwt> {
-    const entry = makeEntry(key, jwt);
-    this.index.set(entry);
-    this.deleted.delete(key);
-    return entry;
+    return this.setEntry(key, jwt);
   }
 
   async remove(key: string): Promise<void> {
-    this.index.delete(key);
+    this.forget(key, false);
   }
 
   async tombstone(key: string): Promise<void> {
-    this.index.delete(key);
-    this.deleted.add(key);
-  }
-
-  isDeleted(key: string): boolean {
-    return this.deleted.has(key);
+    this.forget(key, true);
   }
 
   watch(onChange: (change: ExternalChange) => void): void {
@@ -299,7 +274,7 @@ export class NscStore implements JwtStore {
     }
     for (const key of affected) {
       const jwt = this.winner(key)?.jwt;
-      if (jwt !== this.index.get(key)?.jwt && !this.closed) this.onExternal?.({ key, jwt });
+      if (jwt !== this.get(key)?.jwt && !this.closed) this.onExternal?.({ key, jwt });
     }
   }
 
