@@ -170,10 +170,10 @@ async function openOutbox(config: Config, store: JwtStore, link: NatsLink | unde
 
 function createStore(config: Config, log: Logger): JwtStore {
   const s = config.store;
-  if (s.nsc !== undefined) {
-    if (s.dir !== undefined) log.warn(`store.dir ${s.dir} is ignored: serving the nsc folder ${s.nsc}`);
-    return new NscStore({ folder: s.nsc, log });
-  }
+  // An explicit type must have what it needs; without one the settings present decide.
+  if (s.type === "dir" && s.dir === undefined) throw new StartupError("store type dir needs store.dir (or -dir)");
+  if (s.type === "nsc" && s.nsc === undefined) throw new StartupError("store type nsc needs store.nsc (or -nsc)");
+  if (s.type === "memory") return new MemoryStore();
   if (s.type === "kv") {
     const servers = s.servers ?? config.nats.servers;
     if (servers.length === 0) throw new StartupError("store type kv needs store.servers or nats.servers");
@@ -188,6 +188,10 @@ function createStore(config: Config, log: Logger): JwtStore {
       },
       log,
     });
+  }
+  if (s.nsc !== undefined && s.type !== "dir") {
+    if (s.dir !== undefined) log.warn(`store.dir ${s.dir} is ignored: serving the nsc folder ${s.nsc}`);
+    return new NscStore({ folder: s.nsc, log });
   }
   if (s.dir === undefined) return new MemoryStore();
   return new DirStore({ dir: s.dir, shard: s.shard, readonly: s.readonly, log });
@@ -405,7 +409,8 @@ export class AccountServer {
     store.watch((change) => {
       registry.applyExternal(change, store.kind === "kv" ? "cluster" : "file").catch((err: unknown) => {
         const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
-        log.error(`ignoring changed file for ${change.key.slice(0, 12)}: ${why}`);
+        const what = store.kind === "kv" ? "change from the bucket" : "changed file";
+        log.error(`ignoring ${what} for ${change.key.slice(0, 12)}: ${why}`);
       });
     });
 
@@ -439,7 +444,13 @@ export class AccountServer {
     return {
       status: "ok",
       version: VERSION,
-      store: { type: store.kind, location: store.description, writable: store.writable, accounts: store.size },
+      store: {
+        type: store.kind,
+        location: store.description,
+        writable: store.writable,
+        ready: store.ready !== false,
+        accounts: store.size,
+      },
       nats: {
         configured: this.link !== undefined,
         // The client object survives a disconnect while it reconnects; the notifier knows better.

@@ -107,6 +107,12 @@ describe("cli - startup errors exit 1 with a clear message", { concurrency: 4 },
     await fails([...HP, "-ro", "-dir", join(dir, "ro"), "-primary", "http://127.0.0.1:1"], /\[ERR\] a replica \(primary\) needs a writable store/);
   });
 
+  it("a store type without what it needs", async () => {
+    await fails(["-c", conf("type-dir.conf", "store { type: dir }")], /\[ERR\] store type dir needs store\.dir/);
+    await fails(["-c", conf("type-kv.conf", "store { type: kv }")], /\[ERR\] store type kv needs store\.servers or nats\.servers/);
+    await fails(["-c", conf("type-bad.conf", "store { type: sql }")], /store\.type: expected one of memory, dir, nsc, kv, got "sql"/);
+  });
+
   it("a primary that is not an http(s) URL", () => fails([...HP, "-primary", "primary:9090"], /\[ERR\] primary: "primary:9090" must be an http:\/\/ or https:\/\/ URL/));
 });
 
