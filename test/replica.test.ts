@@ -12,10 +12,9 @@ import { defaultConfig, type Config } from "../src/config/types.js";
 import { createLogger } from "../src/log.js";
 import { AccountServer } from "../src/server.js";
 import { accountJwt, createAccount, createOperator, makeOperator, newJti, nowSec, signJwt } from "./helpers/fixtures.js";
-import { fastSigner } from "./helpers/fast-signer.js";
 import { freePort, tempDir, writeFile } from "./helpers/processes.js";
 
-const signer = fastSigner();
+const signer = createOperator();
 const op = makeOperator({ extraSigningKeys: [signer.getPublicKey()] });
 const base = tempDir("nas-replica-");
 const operatorJwtPath = writeFile(base, "op.jwt", op.operatorJwt);

@@ -91,7 +91,7 @@ export function pub(kp: KeyPair): string {
  * Sign with node:crypto instead of the pure-JS nkeys signer (tens of ms per signature), so tests
  * that mint hundreds of JWTs stay fast. Key pairs without a private key sign themselves.
  */
-function signBytes(signer: KeyPair, data: Uint8Array): Uint8Array {
+export function signWith(signer: KeyPair, data: Uint8Array): Uint8Array {
   let key = nodeKeys.get(signer);
   if (!key) {
     let seed: Uint8Array;
@@ -110,7 +110,7 @@ function signBytes(signer: KeyPair, data: Uint8Array): Uint8Array {
 export function signJwt(claims: Record<string, unknown>, signer: KeyPair): string {
   const h = b64url(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
   const p = b64url(JSON.stringify(claims));
-  const sig = signBytes(signer, new TextEncoder().encode(`${h}.${p}`));
+  const sig = signWith(signer, new TextEncoder().encode(`${h}.${p}`));
   return `${h}.${p}.${b64url(sig)}`;
 }
 

@@ -4,19 +4,19 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, sign } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { createCurve } from "@nats-io/nkeys";
-import { encodePublicKey, type KeyKind } from "../../src/jwt/nkey.js";
 import {
   UNLIMITED,
   accountJwt,
+  createAccount,
   createOperator,
   createUser,
   makeOperator,
   newJti,
   nowSec,
   signJwt,
+  signWith,
   type KeyPair,
 } from "../helpers/fixtures.js";
 import { startServer, type TestServer } from "../helpers/server.js";
@@ -40,20 +40,6 @@ function raw(base: string, method: string, path: string, body?: string): Promise
   });
 }
 
-/**
- * An nkey pair backed by node:crypto: the tables below sign a few hundred JWTs, which the
- * pure-JS nkeys library takes tens of milliseconds each to do.
- */
-function fastKey(kind: KeyKind): KeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const pub = encodePublicKey(kind, Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url"));
-  return {
-    getPublicKey: () => pub,
-    sign: (data: Uint8Array) => new Uint8Array(sign(null, data, privateKey)),
-  } as unknown as KeyPair;
-}
-const createAccount = (): KeyPair => fastKey("account");
-
 const PHRASE = "the account JWT could not be updated because of validation issues:\n";
 const HOUR = 3600;
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
@@ -62,7 +48,7 @@ const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("bas
 function signV1(claims: Record<string, unknown>, signer: KeyPair): string {
   const h = b64({ typ: "JWT", alg: "ed25519" });
   const p = b64(claims);
-  return `${h}.${p}.${Buffer.from(signer.sign(new TextEncoder().encode(p))).toString("base64url")}`;
+  return `${h}.${p}.${Buffer.from(signWith(signer, new TextEncoder().encode(p))).toString("base64url")}`;
 }
 
 interface TokenOptions {
@@ -96,8 +82,7 @@ function token(signer: KeyPair, sub: string, subject: string, o: TokenOptions = 
 }
 
 describe("http - account validation", () => {
-  const fastSigner = fastKey("operator");
-  const op = { ...makeOperator({ extraSigningKeys: [fastSigner.getPublicKey()] }), signer: fastSigner };
+  const op = makeOperator();
   const exporter = createAccount();
   const stranger = createAccount();
   const ex = exporter.getPublicKey();

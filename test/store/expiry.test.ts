@@ -13,12 +13,11 @@ import { createLogger } from "../../src/log.js";
 import { defaultConfig } from "../../src/config/types.js";
 import { DirStore } from "../../src/store/dir.js";
 import { DEFAULT_CLEANUP_INTERVAL_MS, ExpirySweeper } from "../../src/store/expiry.js";
-import { accountJwt, createAccount, makeOperator, nowSec } from "../helpers/fixtures.js";
-import { fastSigner } from "../helpers/fast-signer.js";
+import { accountJwt, createAccount, createOperator, makeOperator, nowSec } from "../helpers/fixtures.js";
 import { tempDir, writeFile } from "../helpers/processes.js";
 import { startServer } from "../helpers/server.js";
 
-const signer = fastSigner();
+const signer = createOperator();
 const op = { ...makeOperator({ extraSigningKeys: [signer.getPublicKey()] }), signer };
 
 async function setup(o: { intervalMs?: number; files?: string[] } = {}) {
