@@ -5,7 +5,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
@@ -27,25 +26,9 @@ import {
 } from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { raw, type Answer } from "../helpers/http.js";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
-function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest({ method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 interface ActOptions {
   /** null leaves the field out. */

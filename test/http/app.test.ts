@@ -4,34 +4,10 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { request as httpRequest } from "node:http";
 import { accountJwt, createAccount, createOperator, makeOperator, newJti, nowSec } from "../helpers/fixtures.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { raw } from "../helpers/http.js";
 
-/** Raw request (fetch follows redirects and hides HEAD details). */
-function raw(
-  base: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest(
-      { method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 describe("http - accounts API", () => {
   const op = makeOperator();

@@ -5,7 +5,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { decodedView, utcDate } from "../../src/http/decoded.js";
 import {
@@ -19,25 +18,9 @@ import {
 } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { raw } from "../helpers/http.js";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
-function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest({ method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 const b64 = (v: unknown): string => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 const HEADER = b64({ typ: "JWT", alg: "ed25519-nkey" });

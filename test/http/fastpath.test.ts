@@ -5,38 +5,20 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Router, ROUTER_HEADERS, type Route } from "../../src/http/router.js";
 import { accountJwt, createAccount, makeOperator, newJti, nowSec } from "../helpers/fixtures.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { raw } from "../helpers/http.js";
 
-interface Raw {
-  status: number;
-  /** Raw header lines in order, without the per-response Date, Connection and Keep-Alive. */
-  headers: string[];
-  body: string;
+/** Status, header lines in order (without the per-response Date, Connection, Keep-Alive) and body. */
+async function answer(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  const a = await raw(base, method, path, headers, body);
+  return { status: a.status, headers: a.rawHeaders.filter((l) => !/^(date|connection|keep-alive):/i.test(l)), body: a.body };
 }
 
-function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest({ method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const lines: string[] = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = res.rawHeaders[i]!;
-          if (!/^(date|connection|keep-alive)$/i.test(name)) lines.push(`${name}: ${res.rawHeaders[i + 1]}`);
-        }
-        resolve({ status: res.statusCode!, headers: lines, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+
 
 describe("http - fast path for plain account fetches", () => {
   const op = makeOperator();
@@ -51,7 +33,7 @@ describe("http - fast path for plain account fetches", () => {
       [withExp, { exp: nowSec() + 3600 }],
       [noExp, {}],
     ] as const) {
-      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${key}`, {}, accountJwt(key, op.signer, o));
+      const r = await answer(t.base, "POST", `/jwt/v1/accounts/${key}`, {}, accountJwt(key, op.signer, o));
       assert.equal(r.status, 200, r.body);
     }
   });
@@ -60,8 +42,8 @@ describe("http - fast path for plain account fetches", () => {
   it("GET and HEAD answer exactly as the normal path does (a query string forces the normal path)", async () => {
     for (const key of [withExp, noExp, op.sys.getPublicKey()]) {
       for (const method of ["GET", "HEAD"]) {
-        const fast = await raw(t.base, method, `/jwt/v1/accounts/${key}`);
-        const normal = await raw(t.base, method, `/jwt/v1/accounts/${key}?unused=1`);
+        const fast = await answer(t.base, method, `/jwt/v1/accounts/${key}`);
+        const normal = await answer(t.base, method, `/jwt/v1/accounts/${key}?unused=1`);
         assert.equal(fast.status, 200);
         assert.deepEqual(fast, normal, `${method} ${key}`);
         assert.equal(fast.headers[0], "Vary: Origin");
@@ -69,35 +51,35 @@ describe("http - fast path for plain account fetches", () => {
     }
     for (const p of ["/jwt/v1/accounts", "/jwt/v1/accounts/"]) {
       for (const method of ["GET", "HEAD"]) {
-        assert.deepEqual(await raw(t.base, method, p), await raw(t.base, method, `${p}?unused=1`), `${method} ${p}`);
+        assert.deepEqual(await answer(t.base, method, p), await answer(t.base, method, `${p}?unused=1`), `${method} ${p}`);
       }
     }
   });
 
   it("Cache-Control counts down with the clock and every upload is served at once", async () => {
-    const first = await raw(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
+    const first = await answer(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
     const age = Number(/max-age=(\d+)/.exec(first.headers.join("\n"))![1]);
     clock += 10_000;
-    const later = await raw(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
+    const later = await answer(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
     assert.match(later.headers.join("\n"), new RegExp(`Cache-Control: max-age=${age - 10},`));
     clock -= 10_000;
 
     const jti = newJti();
     const next = accountJwt(withExp, op.signer, { jti, exp: nowSec() + 7200, iat: nowSec() + 1 });
-    assert.equal((await raw(t.base, "POST", `/jwt/v1/accounts/${withExp}`, {}, next)).status, 200);
-    const after = await raw(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
+    assert.equal((await answer(t.base, "POST", `/jwt/v1/accounts/${withExp}`, {}, next)).status, 200);
+    const after = await answer(t.base, "GET", `/jwt/v1/accounts/${withExp}`);
     assert.equal(after.body, next);
     assert.ok(after.headers.includes(`ETag: "${jti}"`), after.headers.join("\n"));
   });
 
   it("unknown accounts, Origin and If-None-Match still get the normal answers", async () => {
-    const unknown = await raw(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`);
+    const unknown = await answer(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`);
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body, "no matching account JWT\n");
-    const cors = await raw(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { Origin: "https://console.example" });
+    const cors = await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { Origin: "https://console.example" });
     assert.ok(cors.headers.includes("Access-Control-Allow-Origin: https://console.example"), cors.headers.join("\n"));
-    const etag = (await raw(t.base, "GET", `/jwt/v1/accounts/${noExp}`)).headers.find((h) => h.startsWith("ETag: "))!.slice(6);
-    const cond = await raw(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { "If-None-Match": etag });
+    const etag = (await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`)).headers.find((h) => h.startsWith("ETag: "))!.slice(6);
+    const cond = await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { "If-None-Match": etag });
     assert.equal(cond.status, 304);
   });
 });
@@ -135,24 +117,24 @@ describe("http - router shortcuts", () => {
   after(() => new Promise<void>((r) => server.close(() => r())));
 
   it("takes the shortcut for plain GET/HEAD of static and trailing-parameter routes", async () => {
-    assert.equal((await raw(base, "GET", "/a/one")).body, "a:one");
-    assert.equal((await raw(base, "GET", "/a/%41b")).body, "a:Ab");
-    assert.equal((await raw(base, "GET", "/c/")).body, "c:");
-    assert.equal((await raw(base, "HEAD", "/d/k")).status, 200);
+    assert.equal((await answer(base, "GET", "/a/one")).body, "a:one");
+    assert.equal((await answer(base, "GET", "/a/%41b")).body, "a:Ab");
+    assert.equal((await answer(base, "GET", "/c/")).body, "c:");
+    assert.equal((await answer(base, "HEAD", "/d/k")).status, 200);
     assert.deepEqual(seen, ["a:one", "a:Ab", "c:", "d:k"]);
   });
 
   it("falls back to the ordered routes otherwise", async () => {
     seen.length = 0;
-    assert.equal((await raw(base, "GET", "/b/fixed")).body, "b-fixed:");
-    assert.equal((await raw(base, "GET", "/b/other")).body, "b:other");
-    assert.equal((await raw(base, "GET", "/a/decline")).body, "a:decline");
-    assert.equal((await raw(base, "GET", "/a/one?q=1")).body, "a:one");
-    assert.equal((await raw(base, "GET", "/a/one", { Origin: "https://x.example" })).body, "a:one");
-    assert.equal((await raw(base, "GET", "/a/one", { "If-None-Match": '"x"' })).body, "a:one");
-    assert.equal((await raw(base, "POST", "/d/k")).body, "d-post:k");
-    assert.equal((await raw(base, "GET", "/a/")).status, 404, "an empty parameter matches nothing");
-    assert.equal((await raw(base, "GET", "/A/one")).status, 301, "letter case still redirects");
+    assert.equal((await answer(base, "GET", "/b/fixed")).body, "b-fixed:");
+    assert.equal((await answer(base, "GET", "/b/other")).body, "b:other");
+    assert.equal((await answer(base, "GET", "/a/decline")).body, "a:decline");
+    assert.equal((await answer(base, "GET", "/a/one?q=1")).body, "a:one");
+    assert.equal((await answer(base, "GET", "/a/one", { Origin: "https://x.example" })).body, "a:one");
+    assert.equal((await answer(base, "GET", "/a/one", { "If-None-Match": '"x"' })).body, "a:one");
+    assert.equal((await answer(base, "POST", "/d/k")).body, "d-post:k");
+    assert.equal((await answer(base, "GET", "/a/")).status, 404, "an empty parameter matches nothing");
+    assert.equal((await answer(base, "GET", "/A/one")).status, 301, "letter case still redirects");
     assert.deepEqual(seen, []);
   });
 });

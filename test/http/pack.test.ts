@@ -6,7 +6,6 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { defaultConfig, type Config } from "../../src/config/types.js";
 import { packLimit } from "../../src/http/pack.js";
@@ -15,25 +14,10 @@ import { createLogger } from "../../src/log.js";
 import { AccountServer } from "../../src/server.js";
 import { accountJwt, createAccount, makeOperator, type OperatorSetup } from "../helpers/fixtures.js";
 import { tempDir, writeFile } from "../helpers/processes.js";
+import { raw } from "../helpers/http.js";
+import { request as httpRequest } from "node:http";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
-function raw(base: string, method: string, path: string, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest({ method, host: u.hostname, port: u.port, path: u.pathname + u.search }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /** Our server in-process with `maxreplicationpack` and an optional directory store. */
 async function start(
@@ -77,7 +61,7 @@ describe("http - pack", () => {
     const short = accounts[2]!;
     short.jwt = accountJwt(short.key, op.signer, { exp: nowS + 100 });
     for (const a of accounts) {
-      const r = await raw(s.base, "POST", `/jwt/v1/accounts/${a.key}`, a.jwt);
+      const r = await raw(s.base, "POST", `/jwt/v1/accounts/${a.key}`, {}, a.jwt);
       assert.equal(r.status, 200, r.body);
     }
   });
@@ -142,7 +126,7 @@ describe("http - pack", () => {
     assert.equal(h.status, 200);
     assert.equal(h.headers["content-type"], "text/plain");
     assert.equal(h.body, "");
-    const p = await raw(s.base, "POST", "/jwt/v1/pack", "x");
+    const p = await raw(s.base, "POST", "/jwt/v1/pack", {}, "x");
     assert.equal(p.status, 405);
     assert.equal(p.headers["allow"], "GET, HEAD, OPTIONS");
   });

@@ -4,7 +4,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { request as httpRequest } from "node:http";
 import { createCurve } from "@nats-io/nkeys";
 import {
   UNLIMITED,
@@ -20,25 +19,9 @@ import {
   type KeyPair,
 } from "../helpers/fixtures.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { raw } from "../helpers/http.js";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
-function raw(base: string, method: string, path: string, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
-    const req = httpRequest({ method, host: u.hostname, port: u.port, path: u.pathname + u.search }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 const PHRASE = "the account JWT could not be updated because of validation issues:\n";
 const HOUR = 3600;
@@ -267,7 +250,7 @@ describe("http - account validation", () => {
   it("invalid - each refused with 400 (charset, nosniff), the phrase and its reason line; nothing stored", async () => {
     for (const [name, build, reasons] of invalid) {
       const me = createAccount();
-      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, build(me));
+      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, {}, build(me));
       assert.equal(r.status, 400, `${name}: ${r.body}`);
       assert.equal(r.headers["content-type"], "text/plain; charset=utf-8", name);
       assert.equal(r.headers["x-content-type-options"], "nosniff", name);
@@ -353,7 +336,7 @@ describe("http - account validation", () => {
     for (const [name, build] of valid) {
       const me = createAccount();
       const jwt = build(me);
-      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, jwt);
+      const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, {}, jwt);
       assert.equal(r.status, 200, `${name}: ${r.body}`);
       assert.equal(r.body, "", name);
       const g = await raw(t.base, "GET", `/jwt/v1/accounts/${me.getPublicKey()}`);
@@ -364,7 +347,7 @@ describe("http - account validation", () => {
 
   it("the operator key of another operator is still refused before validation", async () => {
     const me = createAccount();
-    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, accountJwt(me, createOperator(), { exp: now - HOUR }));
+    const r = await raw(t.base, "POST", `/jwt/v1/accounts/${me.getPublicKey()}`, {}, accountJwt(me, createOperator(), { exp: now - HOUR }));
     assert.equal(r.status, 400);
     assert.equal(r.body, "untrusted issuer in request\n");
   });
