@@ -27,17 +27,8 @@ import {
   peekClaims,
 } from "../../src/jwt/decode.js";
 import { AccountServerError } from "../../src/errors.js";
+import { UNLIMITED } from "../helpers/fixtures.js";
 
-const UNLIMITED = {
-  subs: -1,
-  data: -1,
-  payload: -1,
-  imports: -1,
-  exports: -1,
-  wildcards: true,
-  conn: -1,
-  leaf: -1,
-};
 
 const V2_HEADER = { typ: "JWT", alg: "ed25519-nkey" };
 const V1_HEADER = { typ: "JWT", alg: "ed25519" };

@@ -19,17 +19,8 @@ import type { AccountClaims, DecodedJwt } from "../../src/jwt/decode.js";
 import { activationHash, validateAccountClaims, validateActivationClaims } from "../../src/jwt/validate.js";
 import type { ValidationIssue } from "../../src/jwt/validate.js";
 import { hasWildcards, isValidLiteralSubject, isValidSubject, subjectContains } from "../../src/jwt/subject.js";
+import { UNLIMITED } from "../helpers/fixtures.js";
 
-const UNLIMITED = {
-  subs: -1,
-  data: -1,
-  payload: -1,
-  imports: -1,
-  exports: -1,
-  wildcards: true,
-  conn: -1,
-  leaf: -1,
-};
 
 const HOUR = 3600;
 
