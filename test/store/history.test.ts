@@ -4,8 +4,10 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { HistoryLog } from "../../src/store/history.js";
+import { makeEntry } from "../../src/store/types.js";
 import { accountJwt, createAccount, makeOperator, newJti, nowSec, signJwt } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
 import { startServer } from "../helpers/server.js";
@@ -45,5 +47,26 @@ describe("history - directory store", () => {
     } finally {
       await t.stop();
     }
+  });
+
+  it("the log file stays bounded: past twice the limit it is compacted to the last N versions", async () => {
+    const op = makeOperator();
+    const dir = join(tempDir("hist-bound-"), "history");
+    const log = new HistoryLog({ dir, limit: 3 });
+    await log.open();
+    const a = createAccount();
+    const k = a.getPublicKey();
+    for (let i = 0; i < 10; i++) {
+      log.record({ key: k, entry: makeEntry(k, accountJwt(a, op.signer, { name: `v${i}` })), previous: undefined, source: "http", jti: "" });
+    }
+    const versions = await log.history(k);
+    assert.deepEqual(versions.map((v) => v.revision), [8, 9, 10]);
+    const lines = readFileSync(join(dir, `${k}.jsonl`), "utf8").split("\n").filter((l) => l !== "");
+    assert.ok(lines.length <= 6, `${lines.length} lines on disk`);
+    // A fresh reader (another process after a restart) continues the numbering.
+    const again = new HistoryLog({ dir, limit: 3 });
+    await again.open();
+    again.record({ key: k, entry: makeEntry(k, accountJwt(a, op.signer, { name: "v10" })), previous: undefined, source: "http", jti: "" });
+    assert.deepEqual((await again.history(k)).map((v) => v.revision), [9, 10, 11]);
   });
 });
