@@ -2,24 +2,15 @@
  * Every startup error of the legacy catalogue (spec §8.4) through the real CLI: exit code 1 and a
  * message naming the problem. An unreachable primary is not one of them.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { createAccount, makeOperator } from "./helpers/fixtures.js";
-import { freePort, spawnCli, tempDir, writeFile, type Proc } from "./helpers/processes.js";
+import { freePort, trackedCli, tempDir, writeFile } from "./helpers/processes.js";
 
-const running: Proc[] = [];
-after(async () => {
-  await Promise.all(running.map((p) => p.stop("SIGKILL")));
-});
-
-function cli(args: string[]): Proc {
-  const p = spawnCli(args);
-  running.push(p);
-  return p;
-}
+const cli = trackedCli();
 
 /** Run the CLI and expect exit code 1 with `message` in its output. */
 async function fails(args: string[], message: RegExp): Promise<void> {

@@ -2,25 +2,16 @@
  * The real CLI as a process: flags, exit codes, config errors, signals (SIGTERM, SIGINT, repeated
  * SIGHUP reloads), log levels, and the read-only store announcing dropped files to NATS.
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { VERSION } from "../src/version.js";
 import { accountJwt, createAccount, createOperator, makeOperator, newJti, nowSec, signJwt, userCreds } from "./helpers/fixtures.js";
-import { spawnCli, startNatsServer, tempDir, writeFile, type Proc } from "./helpers/processes.js";
+import { trackedCli, startNatsServer, tempDir, writeFile, type Proc } from "./helpers/processes.js";
 
-const running: Proc[] = [];
-after(async () => {
-  await Promise.all(running.map((p) => p.stop("SIGKILL")));
-});
-
-function cli(args: string[]): Proc {
-  const p = spawnCli(args);
-  running.push(p);
-  return p;
-}
+const cli = trackedCli();
 
 async function portOf(p: Proc): Promise<number> {
   const line = await p.waitFor(/listening on port \d+/);

@@ -10,23 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfParseError, parseConf, parseConfFile } from "../../src/config/parser.js";
 import type { ConfMap } from "../../src/config/parser.js";
+import { SEED_CONF } from "../helpers/seed.js";
 
-/** The configuration from the user's document, kept verbatim (trailing commas and all). */
-const SEED_CONF = `operatorjwtpath: "/users/synadia/.nsc/nats/AAA/AAA.jwt",
-systemaccountjwtpath: "/users/synadia/.nsc/nats/AAA/accounts/SYS/SYS.jwt"
-http {
-port: 9090
-},
-store {
-dir: "/tmp/as_store",
-readonly: false,
-shard: true
-}
-nats {
-servers: [nats://localhost:4222]
-usercredentials: "/Users/synadia/.nkeys/AAA/accounts/SYS/users/sys.creds"
-}
-`;
 
 const KI = 1024;
 

@@ -3,6 +3,7 @@
  * temp dir, and our CLI; both with line capture and event-based waiting, never fixed sleeps.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { after } from "node:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -165,6 +166,19 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Proc(child);
+}
+
+/** A `spawnCli` whose processes are all killed when the test file ends. */
+export function trackedCli(): (args: string[]) => Proc {
+  const running: Proc[] = [];
+  after(async () => {
+    await Promise.all(running.map((p) => p.stop("SIGKILL")));
+  });
+  return (args) => {
+    const p = spawnCli(args);
+    running.push(p);
+    return p;
+  };
 }
 
 export function writeFile(dir: string, name: string, content: string): string {

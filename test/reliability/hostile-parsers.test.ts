@@ -17,25 +17,11 @@ import { Trust } from "../../src/jwt/trust.js";
 import { silentLogger } from "../../src/log.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { accountJwt, createAccount, createOperator, createUser, makeOperator, newJti, nowSec, signJwt } from "../helpers/fixtures.js";
+import { SEED_CONF } from "../helpers/seed.js";
 
 /** Pinned seeds: a failure reproduces exactly; change them only together with the arbitraries. */
 const RUNS = { seed: 0x1ce5eed, numRuns: 400 };
 
-const SEED_CONF = `operatorjwtpath: "/users/synadia/.nsc/nats/AAA/AAA.jwt",
-systemaccountjwtpath: "/users/synadia/.nsc/nats/AAA/accounts/SYS/SYS.jwt"
-http {
-port: 9090
-},
-store {
-dir: "/tmp/as_store",
-readonly: false,
-shard: true
-}
-nats {
-servers: [nats://localhost:4222]
-usercredentials: "/Users/synadia/.nkeys/AAA/accounts/SYS/users/sys.creds"
-}
-`;
 
 /** Random edits of a text: replace, insert, delete or duplicate a slice. */
 function mutations(alphabet: fc.Arbitrary<string>): fc.Arbitrary<(s: string) => string> {
