@@ -43,14 +43,18 @@ async function once(spec: LoadSpec, items: Item[] | undefined, cursor: { i: numb
     ...(spec.headers ? { headers: spec.headers } : {}),
   };
   const t0 = performance.now();
+  let last = t0;
   // Without a callback autocannon returns its tracker: an EventEmitter that is also thenable.
   const instance = autocannon(opts) as unknown as autocannon.Instance & Promise<autocannon.Result>;
   instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
     latencies.push(ms);
     statuses[status] = (statuses[status] ?? 0) + 1;
+    last = performance.now();
   });
   const r = await instance;
-  const durationSec = (performance.now() - t0) / 1000;
+  // With `amount`, autocannon notices the end on its one-second tick: time to the last response
+  // instead, or every rate would be rounded down to "amount / whole seconds".
+  const durationSec = ((amount !== undefined ? last : performance.now()) - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number): number =>
     latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;

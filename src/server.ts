@@ -56,10 +56,11 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 /** `Fri May 31 18:00:26 CDT 2019`, the Unix `date` format the Go server logged. */
 export function unixDate(d: Date): string {
-  const tz =
-    new Intl.DateTimeFormat("en-US", { timeZoneName: "short" })
-      .formatToParts(d)
-      .find((p) => p.type === "timeZoneName")?.value ?? "UTC";
+  // Loading Intl's time zone data costs tens of ms of startup: not for the common UTC host.
+  const tz = d.toString().endsWith("(Coordinated Universal Time)")
+    ? "UTC"
+    : (new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ??
+      "UTC");
   const pad = (n: number): string => String(n).padStart(2, "0");
   return (
     `${WEEKDAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ` +
@@ -146,24 +147,25 @@ function effectiveConfig(config: Config): Config {
 async function openOutbox(config: Config, store: JwtStore, link: NatsLink | undefined, log: Logger): Promise<Outbox> {
   const stateDir = stateDirOf(config.store);
   if (!link || stateDir === undefined || store.kind === "memory") return new Outbox({ log });
-  const outbox = new Outbox({ file: join(stateDir, OUTBOX_FILE), log });
+  const journal = store.journaled;
+  const outbox = new Outbox({ file: join(stateDir, OUTBOX_FILE), journaled: journal !== undefined, log });
   try {
-    if (!(await outbox.open())) {
+    const readable = await outbox.open();
+    if (!readable) {
       log.warn("announcing every stored account to be safe");
-      // Recorded durably (one rewrite of the file), so a crash before NATS is back loses nothing.
-      await Promise.all(
-        [...store.entries()].map(async ({ key }) => {
-          await outbox.begin(key);
-          outbox.end(key);
-        }),
-      );
+      for (const { key } of store.entries()) outbox.mark(key);
     }
+    // Changes an interrupted run journaled may not have been announced.
+    for (const key of journal?.recovered ?? []) outbox.mark(key);
+    // One rewrite of the file, so a crash before NATS is back loses nothing.
+    if (!readable || (journal?.recovered.length ?? 0) > 0) await outbox.persist();
   } catch (err) {
     const why = `cannot keep the notification outbox in ${stateDir}: ${(err as Error).message}`;
     if (store.writable) throw new StartupError(`${why} (store.statedir sets a writable directory)`);
     log.warn(`${why}; changes seen while NATS is down are kept in memory only`);
     return new Outbox({ log });
   }
+  journal?.beforeCheckpoint(() => outbox.persist());
   if (outbox.size > 0) log.info(`${outbox.size} notification(s) from before the restart wait for NATS`);
   return outbox;
 }
@@ -227,6 +229,8 @@ export class AccountServer {
   readonly responder: Responder | undefined;
   /** Periodic pack pull from full nats-servers and other account servers (with NATS only). */
   readonly packSync: PackSync | undefined;
+  /** The state-directory history of a directory or memory store (closed after the store). */
+  private readonly historyLog: HistoryLog | undefined;
 
   private constructor(parts: {
     config: Config;
@@ -241,6 +245,7 @@ export class AccountServer {
     replica: Replica | undefined;
     responder: Responder | undefined;
     packSync: PackSync | undefined;
+    historyLog: HistoryLog | undefined;
   }) {
     this.config = parts.config;
     this.log = parts.log;
@@ -254,6 +259,7 @@ export class AccountServer {
     this.replica = parts.replica;
     this.responder = parts.responder;
     this.packSync = parts.packSync;
+    this.historyLog = parts.historyLog;
   }
 
   /** Start everything; on failure whatever was started is stopped again. */
@@ -294,6 +300,8 @@ export class AccountServer {
     if (history instanceof HistoryLog) {
       await history.open();
       registry.onChange((c) => history.record(c));
+      // Versions are as durable as the changes themselves once the journal is dropped.
+      store.journaled?.beforeCheckpoint(() => history.sync());
     }
 
     const activationStore = createActivationStore(config.store, store, log);
@@ -331,6 +339,8 @@ export class AccountServer {
     let outbox: Outbox;
     try {
       outbox = await openOutbox(config, store, link, log);
+      // Drops what an interrupted run journaled, now that the outbox has taken its keys.
+      await store.journaled?.checkpoint();
     } catch (err) {
       await store.close();
       throw err;
@@ -397,6 +407,7 @@ export class AccountServer {
         replica,
         responder,
         packSync,
+        historyLog: history instanceof HistoryLog ? history : undefined,
       });
     } catch (err) {
       await replica?.stop();
@@ -502,6 +513,7 @@ export class AccountServer {
     await this.notifier.close();
     await this.link?.stop();
     await this.registry.store.close();
+    await this.historyLog?.close();
     this.log.info("account server stopped");
   }
 }

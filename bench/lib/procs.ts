@@ -26,8 +26,11 @@ export function tempDir(prefix: string): string {
   return d;
 }
 
+/** BENCH_KEEP=1 keeps the temp dirs (server logs, stores) for a look afterwards. */
+const KEEP = process.env["BENCH_KEEP"] === "1";
+
 export function removeDir(d: string): void {
-  rmSync(d, { recursive: true, force: true });
+  if (!KEEP) rmSync(d, { recursive: true, force: true });
   dirs.delete(d);
 }
 
@@ -37,7 +40,10 @@ export function cleanupAll(): void {
     if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   }
   children.clear();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) {
+    if (KEEP) process.stderr.write(`kept ${d}\n`);
+    else rmSync(d, { recursive: true, force: true });
+  }
   dirs.clear();
 }
 

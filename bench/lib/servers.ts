@@ -65,7 +65,9 @@ export async function startOurs(env: BenchEnv, o: OurServerOptions = {}): Promis
   ].join("\n");
   const confFile = join(dir, "server.conf");
   writeFileSync(confFile, conf + "\n");
-  const proc = new Child(process.execPath, [...(o.nodeArgs ?? []), join(env.root, "bin/nats-account-server.js"), "-c", confFile], {
+  // BENCH_PROFILE_DIR=<dir>: write a V8 CPU profile of each of our server runs there.
+  const profile = process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_PROFILE_DIR"]}`] : [];
+  const proc = new Child(process.execPath, [...profile, ...(o.nodeArgs ?? []), join(env.root, "bin/nats-account-server.js"), "-c", confFile], {
     cpu: env.serverCpu,
     cwd: dir,
     logFile: join(dir, "server.log"),

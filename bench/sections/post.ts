@@ -45,26 +45,32 @@ export async function postSection(env: BenchEnv, o: PostOptions, say: (s: string
   say(`  ours: ${o.uploads} uploads, ${o.connections} connections`);
   const ours = await startOurs(env);
   let oursR: LoadResult;
+  let oursCpu: number;
   try {
+    const before = ours.proc.cpuMs();
     oursR = await runLoad(lr, { ...spec, url: ours.base });
+    oursCpu = ((ours.proc.cpuMs() - before) * 1000) / (oursR.requests + oursR.warmupRequests);
   } finally {
     await ours.proc.stop();
   }
   say("  reference: naive durable write per request");
   const ref = await startRef(env, "durable-ref", join(env.work, "ref-store"));
   let refR: LoadResult;
+  let refCpu: number;
   try {
+    const before = ref.proc.cpuMs();
     refR = await runLoad(lr, { ...spec, url: ref.base });
+    refCpu = ((ref.proc.cpuMs() - before) * 1000) / (refR.requests + refR.warmupRequests);
   } finally {
     await ref.proc.stop();
   }
   const ok = (r: LoadResult): number => r.statuses["200"] ?? 0;
   const refused = (r: LoadResult): number => r.requests - ok(r) + r.errors;
   const markdown = table(
-    ["server", "uploads", "conns", "accepted/s", "p50 ms", "p99 ms", "not accepted", "vs reference"],
+    ["server", "uploads", "conns", "accepted/s", "p50 ms", "p99 ms", "not accepted", "vs reference", "CPU µs/upload"],
     [
-      ["ours (validate + durable store + notify)", oursR.requests, o.connections, Math.round(ok(oursR) / oursR.durationSec), ms(oursR.p50), ms(oursR.p99), refused(oursR), ratio(ok(oursR) / oursR.durationSec, ok(refR) / refR.durationSec)],
-      ["reference: naive write+fsync+rename+dir fsync", refR.requests, o.connections, Math.round(ok(refR) / refR.durationSec), ms(refR.p50), ms(refR.p99), refused(refR), "1.00"],
+      ["ours (validate + durable store + history)", oursR.requests, o.connections, Math.round(ok(oursR) / oursR.durationSec), ms(oursR.p50), ms(oursR.p99), refused(oursR), ratio(ok(oursR) / oursR.durationSec, ok(refR) / refR.durationSec), Math.round(oursCpu)],
+      ["reference: naive write+fsync+rename+dir fsync", refR.requests, o.connections, Math.round(ok(refR) / refR.durationSec), ms(refR.p50), ms(refR.p99), refused(refR), "1.00", Math.round(refCpu)],
     ],
   );
   return { ours: oursR, reference: refR, markdown };

@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { isPublicKey } from "../jwt/nkey.js";
 import type { Logger } from "../log.js";
-import { writeFileDurable } from "../store/dir.js";
+import { writeFileDurable } from "../store/durable.js";
 
 /** Name of the outbox file inside the state directory. */
 export const OUTBOX_FILE = "notify-outbox.json";
@@ -23,12 +23,18 @@ interface Entry {
 export interface OutboxOptions {
   /** The state file; undefined keeps the outbox in memory only (memory store, no state dir). */
   readonly file?: string;
+  /**
+   * The store journals every change durably until its checkpoint, which calls persist(): begin()
+   * then writes nothing, and the file is written once per checkpoint instead of once per change.
+   */
+  readonly journaled?: boolean;
   readonly log: Logger;
 }
 
 export class Outbox {
   readonly file: string | undefined;
   private readonly log: Logger;
+  private readonly journaled: boolean;
   private readonly entries = new Map<string, Entry>();
   private gen = 0;
   /** Bumped on every mutation; `saved` is the version last written, to skip idle rewrites. */
@@ -40,6 +46,7 @@ export class Outbox {
   constructor(opts: OutboxOptions) {
     this.file = opts.file;
     this.log = opts.log;
+    this.journaled = opts.journaled ?? false;
   }
 
   /**
@@ -96,10 +103,15 @@ export class Outbox {
 
   /**
    * A change of `key` is about to be written: resolves once that intent is durable. A key already
-   * in the file needs no new write (repeated changes during an outage cost nothing more).
+   * in the file needs no new write (repeated changes during an outage cost nothing more), nor does
+   * any key of a journaled store (its journal holds the change until persist() has run).
    */
   async begin(key: string): Promise<void> {
     const e = this.touch(key);
+    if (this.journaled) {
+      e.writing++;
+      return;
+    }
     if (!e.durable) {
       e.durable = true;
       this.version++;
@@ -125,6 +137,20 @@ export class Outbox {
    */
   mark(key: string): void {
     this.touch(key);
+  }
+
+  /**
+   * Write every pending key to the file (the store's checkpoint hook, before it drops the journal
+   * that recorded their changes). Resolves once the file is durable.
+   */
+  persist(): Promise<void> {
+    for (const e of this.entries.values()) {
+      if (!e.durable) {
+        e.durable = true;
+        this.version++;
+      }
+    }
+    return this.save();
   }
 
   /** A nats-server received the announcement of `key` made at generation `gen`. */

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { stateDirOf, type StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { fsyncDir, writeFileDurable } from "./dir.js";
+import { fsyncDir, writeFileDurable } from "./durable.js";
 import { EntryIndex, makeEntry, type JwtStore, type StoredJwt } from "./types.js";
 
 /** Our activation hash ids: unpadded base32 of a SHA-256 (52 characters). */

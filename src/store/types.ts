@@ -92,9 +92,28 @@ export interface JwtStore {
    * that walk the whole store can wait for this instead of blocking.
    */
   readonly loading?: Promise<void> | undefined;
+  /**
+   * Set when the store acknowledges a change once it is durable in a journal (the writable
+   * directory store): see StoreJournal.
+   */
+  readonly journaled?: StoreJournal | undefined;
   /** Start reporting external changes (no-op for stores that cannot have any). */
   watch(onChange: (change: ExternalChange) => void): void;
   close(): Promise<void>;
+}
+
+/**
+ * A store whose changes are durable in a journal until a checkpoint makes them durable in place
+ * and drops the journal. Whatever must survive with a change (a pending notification) can ride on
+ * the journal instead of its own synchronous write, and persist itself in a checkpoint hook.
+ */
+export interface StoreJournal {
+  /** Keys whose last change open() replayed from the journal of an interrupted run. */
+  readonly recovered: readonly string[];
+  /** Run `hook` in every checkpoint, after the files are durable and before the journal goes. */
+  beforeCheckpoint(hook: () => Promise<void>): void;
+  /** Run a checkpoint now (calls during a running one share the next). */
+  checkpoint(): Promise<void>;
 }
 
 /** One-shot hashing (Node >= 20.12) skips the Hash object: a large store hashes every file at start. */

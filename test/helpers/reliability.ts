@@ -46,6 +46,26 @@ export function outboxKeys(stateDir: string): string[] {
   return (JSON.parse(readFileSync(file, "utf8")) as { pending: string[] }).pending;
 }
 
+/** Keys of the complete records in the write-ahead journal of a directory store (`<json> <crc>` lines). */
+export function journalKeys(storeDir: string): string[] {
+  const keys = new Set<string>();
+  for (const name of existsSync(storeDir) ? readdirSync(storeDir) : []) {
+    if (!/^\.journal\.\d+$/.test(name)) continue;
+    for (const line of readFileSync(join(storeDir, name), "utf8").split("\n").slice(0, -1)) {
+      keys.add((JSON.parse(line.slice(0, line.lastIndexOf(" "))) as { key: string }).key);
+    }
+  }
+  return [...keys];
+}
+
+/**
+ * Accounts whose announcement a crash now could not lose: in the outbox file, or changed in the
+ * store's journal (which the restarted server replays and then announces).
+ */
+export function durablyPending(storeDir: string, stateDir = `${storeDir}.state`): Set<string> {
+  return new Set([...outboxKeys(stateDir), ...journalKeys(storeDir)]);
+}
+
 export interface HttpAnswer {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;

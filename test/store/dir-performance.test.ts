@@ -1,16 +1,15 @@
 /**
- * The directory store's two speed features keep its promises: the background load of a large
- * store answers exactly like a fully loaded one at every moment, and group-committed directory
- * fsyncs never acknowledge a write before an fsync that started after it.
+ * The directory store's background load of a large store answers exactly like a fully loaded
+ * one at every moment (the journal's group commit is tested in journal.test.ts).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodePublicKey } from "../../src/jwt/nkey.js";
 import { createLogger } from "../../src/log.js";
-import { DirStore, DirSyncer } from "../../src/store/dir.js";
+import { DirStore } from "../../src/store/dir.js";
 import { tempDir } from "../helpers/processes.js";
 
 function xorOf(values: Iterable<string>): Buffer {
@@ -130,74 +129,5 @@ describe("store - directory loaded in the background", () => {
     await ro.open();
     assert.equal(ro.loading, undefined);
     assert.equal(ro.size, 20);
-  });
-});
-
-/** An fsync whose completion the test controls. */
-class ManualFsync {
-  readonly calls: Array<{ dir: string; done: () => void; fail: (e: Error) => void }> = [];
-  fsync = (dir: string): Promise<void> =>
-    new Promise<void>((resolve, reject) => this.calls.push({ dir, done: resolve, fail: reject }));
-}
-
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-describe("store - group commit of directory fsyncs", () => {
-  it("callers during a running fsync share the next one, and none resolves before an fsync that began after it", async () => {
-    const f = new ManualFsync();
-    const syncer = new DirSyncer(f.fsync);
-    const resolved: string[] = [];
-    const first = syncer.sync("/d").then(() => resolved.push("first"));
-    assert.equal(f.calls.length, 1);
-    // These arrive while the first fsync runs: it may have started before their renames.
-    const later = ["a", "b", "c"].map((n) => syncer.sync("/d").then(() => resolved.push(n)));
-    assert.equal(f.calls.length, 1, "no second fsync while one runs");
-    f.calls[0]!.done();
-    await first;
-    await tick();
-    assert.deepEqual(resolved, ["first"], "the later callers wait for an fsync of their own");
-    assert.equal(f.calls.length, 2, "one shared fsync for the three");
-    f.calls[1]!.done();
-    await Promise.all(later);
-    assert.deepEqual(resolved.sort(), ["a", "b", "c", "first"]);
-    assert.equal(syncer.started, 2);
-  });
-
-  it("directories are synced independently, and a failed fsync fails every caller of its batch only", async () => {
-    const f = new ManualFsync();
-    const syncer = new DirSyncer(f.fsync);
-    const x = syncer.sync("/x");
-    const y = syncer.sync("/y");
-    assert.deepEqual(f.calls.map((c) => c.dir), ["/x", "/y"]);
-    const x2 = syncer.sync("/x");
-    const x3 = syncer.sync("/x");
-    f.calls[0]!.fail(new Error("EIO"));
-    await assert.rejects(x, /EIO/);
-    await tick();
-    f.calls[1]!.done();
-    await y;
-    assert.equal(f.calls.length, 3);
-    f.calls[2]!.fail(new Error("EIO again"));
-    await assert.rejects(x2, /EIO again/);
-    await assert.rejects(x3, /EIO again/);
-    // The next caller gets a fresh fsync.
-    const x4 = syncer.sync("/x");
-    await tick();
-    f.calls[3]!.done();
-    await x4;
-  });
-
-  it("many concurrent puts into one directory are all durable and share directory fsyncs", async () => {
-    const dir = join(tempDir(), "s");
-    const s = new DirStore({ dir, shard: false, readonly: false });
-    await s.open();
-    const keys = Array.from({ length: 64 }, newKey);
-    await Promise.all(keys.map((k, i) => s.put(k, `jwt-${i}`)));
-    for (const [i, k] of keys.entries()) assert.equal(readFileSync(join(dir, `${k}.jwt`), "utf8"), `jwt-${i}`);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
-    assert.ok(s.dirFsyncs < keys.length, `${s.dirFsyncs} directory fsyncs for ${keys.length} puts`);
-    const again = new DirStore({ dir, shard: false, readonly: false });
-    await again.open();
-    assert.deepEqual(again.hash(), xorOf(keys.map((_k, i) => `jwt-${i}`)));
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HistoryLog } from "../../src/store/history.js";
 import { makeEntry } from "../../src/store/types.js";
@@ -49,24 +49,40 @@ describe("history - directory store", () => {
     }
   });
 
-  it("the log file stays bounded: past twice the limit it is compacted to the last N versions", async () => {
+  it("the log stays bounded: closed segments that are mostly old versions are compacted away", async () => {
     const op = makeOperator();
     const dir = join(tempDir("hist-bound-"), "history");
-    const log = new HistoryLog({ dir, limit: 3 });
+    const segmentBytes = 4096;
+    const log = new HistoryLog({ dir, limit: 3, segmentBytes });
     await log.open();
-    const a = createAccount();
-    const k = a.getPublicKey();
-    for (let i = 0; i < 10; i++) {
-      log.record({ key: k, entry: makeEntry(k, accountJwt(a, op.signer, { name: `v${i}` })), previous: undefined, source: "http", jti: "" });
+    const accounts = [createAccount(), createAccount()];
+    const latest = new Map<string, string[]>();
+    for (let i = 0; i < 60; i++) {
+      const a = accounts[i % 2]!;
+      const k = a.getPublicKey();
+      const jwt = accountJwt(a, op.signer, { name: `v${i}` });
+      latest.set(k, [...(latest.get(k) ?? []), jwt].slice(-3));
+      log.record({ key: k, entry: makeEntry(k, jwt), previous: undefined, source: "http", jti: "" });
+      if (i % 7 === 0) await log.sync();
     }
-    const versions = await log.history(k);
-    assert.deepEqual(versions.map((v) => v.revision), [8, 9, 10]);
-    const lines = readFileSync(join(dir, `${k}.jsonl`), "utf8").split("\n").filter((l) => l !== "");
-    assert.ok(lines.length <= 6, `${lines.length} lines on disk`);
-    // A fresh reader (another process after a restart) continues the numbering.
-    const again = new HistoryLog({ dir, limit: 3 });
+    await log.sync();
+    for (const a of accounts) {
+      const k = a.getPublicKey();
+      const versions = await log.history(k);
+      assert.deepEqual(versions.map((v) => v.revision), [28, 29, 30]);
+      assert.deepEqual(versions.map((v) => v.jwt), latest.get(k));
+    }
+    // 60 versions of ~700 bytes were written; what stays is about the live 6 plus open segments.
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    assert.ok(bytes < 4 * segmentBytes + 6 * 1000, `${bytes} bytes on disk in ${readdirSync(dir).length} segment(s)`);
+    // A fresh reader (another process after a restart) sees the same and continues the numbering.
+    const again = new HistoryLog({ dir, limit: 3, segmentBytes });
     await again.open();
-    again.record({ key: k, entry: makeEntry(k, accountJwt(a, op.signer, { name: "v10" })), previous: undefined, source: "http", jti: "" });
-    assert.deepEqual((await again.history(k)).map((v) => v.revision), [9, 10, 11]);
+    const k0 = accounts[0]!.getPublicKey();
+    assert.deepEqual((await again.history(k0)).map((v) => v.jwt), latest.get(k0));
+    again.record({ key: k0, entry: makeEntry(k0, accountJwt(accounts[0]!, op.signer, { name: "next" })), previous: undefined, source: "http", jti: "" });
+    assert.deepEqual((await again.history(k0)).map((v) => v.revision), [29, 30, 31]);
+    await log.close();
+    await again.close();
   });
 });

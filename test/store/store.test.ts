@@ -60,9 +60,13 @@ describe("store - directory layout and durability", () => {
       await s.open();
       const k = createAccount().getPublicKey();
       await s.put(k, "abc\n");
+      // Acknowledged once in the store's journal; the checkpoint has the file durable and drops the journal.
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(".journal.")), [".journal.1"]);
+      await s.journaled!.checkpoint();
       const path = shard ? join(dir, k.slice(-2), `${k}.jwt`) : join(dir, `${k}.jwt`);
       assert.equal(readFileSync(path, "utf8"), "abc\n");
       assert.equal(statSync(path).mode & 0o777, 0o640);
+      await s.close();
       assert.deepEqual(readdirSync(shard ? join(dir, k.slice(-2)) : dir), [`${k}.jwt`]);
     }
   });
@@ -75,6 +79,7 @@ describe("store - directory layout and durability", () => {
     await s.open();
     await s.put(k1, "one");
     await s.put(k2, "two");
+    await s.close();
     writeFileSync(join(dir, "operator.jwt"), "op");
     writeFileSync(join(dir, `${k1}.jwt`), "flat file in a sharded store");
     mkdirSync(join(dir, "zz"), { recursive: true });
@@ -98,13 +103,15 @@ describe("store - directory layout and durability", () => {
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
     assert.deepEqual(readdirSync(join(dir, "AB")), []);
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(k, `v${i}`)));
+    await s.close();
     const files = readdirSync(join(dir, k.slice(-2)));
     assert.deepEqual(files, [`${k}.jwt`]);
   });
 
-  it("a failed write leaves the previous content and no temp file", async () => {
+  it("a failed write is refused, leaves the previous content and no temp file, and is journaled as undone", async () => {
     const dir = join(tempDir(), "s");
-    const s = new DirStore({ dir, shard: false, readonly: false });
+    // No checkpoint while the test plays a crash: the journal must stay.
+    const s = new DirStore({ dir, shard: false, readonly: false, checkpointMs: 3_600_000 });
     await s.open();
     const k = createAccount().getPublicKey();
     await s.put(k, "good");
@@ -115,6 +122,13 @@ describe("store - directory layout and durability", () => {
     await assert.rejects(s.put(k, "bad"));
     assert.equal(s.get(k)?.jwt, "good");
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
+    // A replay (a crash now) restores "good", not the refused "bad".
+    rmSync(join(dir, `${k}.jwt`), { recursive: true });
+    const after = new DirStore({ dir, shard: false, readonly: false });
+    await after.open();
+    assert.equal(after.get(k)?.jwt, "good");
+    assert.equal(readFileSync(join(dir, `${k}.jwt`), "utf8"), "good");
+    await after.close();
   });
 });
 

@@ -1,0 +1,47 @@
+/**
+ * Durable file primitives shared by the stores and the state files: an atomic replace that
+ * survives a crash, and fsync of a directory so that renames and unlinks in it do too.
+ */
+import { open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+const FILE_MODE = 0o640;
+
+/** fsync a directory, so a rename, creation or unlink in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+let tempSeq = 0;
+
+/**
+ * A temp file name next to `file`, unique to this process (pid and a counter: no random bytes to
+ * draw per write), which the directory store treats as a leftover after a crash.
+ */
+export function tempNameFor(file: string): string {
+  return join(dirname(file), `.${basename(file)}.${process.pid.toString(36)}-${(++tempSeq).toString(36)}.tmp`);
+}
+
+/** Write `data` to `file` so that a crash leaves either the old or the new content, never a mix. */
+export async function writeFileDurable(file: string, data: string): Promise<void> {
+  const tmp = tempNameFor(file);
+  const fh = await open(tmp, "wx", FILE_MODE);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dirname(file));
+}
