@@ -217,7 +217,12 @@ export class DirStore implements JwtStore {
         await unlink(file).catch(() => {});
       }
     });
-    for (const dir of new Set([this.opts.dir, ...todo.map((op) => dirname(this.pathOf(op.key)))])) await fsyncDir(dir);
+    for (const dir of new Set([...todo.map((op) => dirname(this.pathOf(op.key))), this.opts.dir])) {
+      // A shard directory that never made it to disk held nothing to sync.
+      await fsyncDir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "ENOENT") throw e;
+      });
+    }
     this.recoveredKeys = [...last.keys()];
     this.log.info(`replayed ${ops.length} journaled change(s) of ${last.size} account(s) from an interrupted run`);
   }

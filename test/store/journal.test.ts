@@ -71,7 +71,7 @@ describe("store - write-ahead journal", () => {
 
   it("replay after a crash brings every file to the last journaled state, durably, and keeps the journal until a checkpoint", async () => {
     const dir = join(tempDir(), "store");
-    const [a, b, c, d] = [newKey(), newKey(), newKey(), newKey()];
+    const [a, b, c, d, e] = [newKey(), newKey(), newKey(), newKey(), newKey()];
     // What the files showed when the run was killed: the journal is ahead of them.
     mkdirSync(join(dir, b.slice(-2)), { recursive: true });
     writeFileSync(fileOf(dir, b), "B-old");
@@ -86,6 +86,8 @@ describe("store - write-ahead journal", () => {
       { op: "put", key: b, jwt: "B1" },
       { op: "tomb", key: c },
       { op: "rm", key: d },
+      // Its shard directory never reached the disk.
+      { op: "rm", key: e },
     ]);
     const { lines, log } = capture();
     const s = new DirStore({ dir, shard: true, readonly: false, log });
@@ -99,8 +101,8 @@ describe("store - write-ahead journal", () => {
     assert.equal(s.get(a)?.jwt, "A2");
     assert.equal(s.get(c), undefined);
     assert.ok(s.isDeleted(c));
-    assert.deepEqual([...s.journaled!.recovered].sort(), [a, b, c, d].sort());
-    assert.ok(lines.some((l) => l.includes("replayed 5 journaled change(s) of 4 account(s)")));
+    assert.deepEqual([...s.journaled!.recovered].sort(), [a, b, c, d, e].sort());
+    assert.ok(lines.some((l) => l.includes("replayed 6 journaled change(s) of 5 account(s)")));
     // The hooks learn of the recovered keys before the journal that holds them goes.
     let journalAtHook: string[] = [];
     s.journaled!.beforeCheckpoint(async () => void (journalAtHook = journalFiles(dir)));
