@@ -165,7 +165,14 @@ export class AccountServerError extends Error {
 
   constructor(code: ErrorCode, opts: AccountServerErrorOptions = {}) {
     const phrase = opts.phrase ?? ERROR_TABLE[code].phrase;
-    super(opts.reason ? `${phrase} - ${opts.reason}` : phrase, { cause: opts.cause });
+    // A refusal is an answer, not a bug: capturing its stack cost a third of a 404's CPU time.
+    const limit = Error.stackTraceLimit;
+    if (ERROR_TABLE[code].status < 500) Error.stackTraceLimit = 0;
+    try {
+      super(opts.reason ? `${phrase} - ${opts.reason}` : phrase, { cause: opts.cause });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = "AccountServerError";
     this.code = code;
     this.phrase = phrase;
