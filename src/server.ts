@@ -302,6 +302,9 @@ export class AccountServer {
       registry.onChange((c) => history.record(c));
       // Versions are as durable as the changes themselves once the journal is dropped.
       store.journaled?.beforeCheckpoint(() => history.sync());
+      for (const key of store.journaled?.recovered ?? []) {
+        await history.recordRecovered(key, store.get(key)?.jwt, store.isDeleted(key));
+      }
     }
 
     const activationStore = createActivationStore(config.store, store, log);

@@ -204,6 +204,18 @@ export class HistoryLog implements HistorySource {
     this.append(change.key, (this.index.get(change.key)?.revision ?? 0) + 1, body);
   }
 
+  /**
+   * After a crash, make sure the state the store replayed for `key` (`jwt`, or deleted) is its
+   * last version: the history line may have been lost with the crash.
+   */
+  async recordRecovered(key: string, jwt: string | undefined, deleted: boolean): Promise<void> {
+    if (this.opts.dir === undefined || (jwt === undefined && !deleted)) return;
+    const last = (await this.history(key)).at(-1);
+    if (jwt !== undefined ? last?.jwt === jwt : last?.deleted === true) return;
+    const body: Body = { stored: new Date(this.now()).toISOString(), ...(jwt !== undefined ? { jwt } : { deleted: true }) };
+    this.append(key, (this.index.get(key)?.revision ?? 0) + 1, body);
+  }
+
   /** Give the line its place in the current segment now (the index is exact at once); written soon after. */
   private append(key: string, revision: number, body: Body): void {
     const line = lineOf(key, revision, body);

@@ -6,7 +6,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { defaultConfig } from "../../src/config/types.js";
+import { createLogger } from "../../src/log.js";
 import { HistoryLog } from "../../src/store/history.js";
+import { Journal } from "../../src/store/journal.js";
 import { makeEntry } from "../../src/store/types.js";
 import { accountJwt, createAccount, makeOperator, newJti, nowSec, signJwt } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
@@ -44,6 +47,41 @@ describe("history - directory store", () => {
       const none = await fetch(`${t.base}/jwt/v1/accounts/${createAccount().getPublicKey()}/history`);
       assert.equal(none.status, 404);
       assert.equal(none.headers.get("content-type"), "application/json");
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it("a change replayed from the journal after a crash is in the history too", async () => {
+    const op = makeOperator();
+    const dir = tempDir("hist-crash-");
+    const store = { dir: join(dir, "store"), shard: true, history: 5 };
+    const a = createAccount();
+    const k = a.getPublicKey();
+    const v1 = accountJwt(a, op.signer, { iat: nowSec(), name: "v1" });
+    const v2 = accountJwt(a, op.signer, { iat: nowSec() + 1, name: "v2" });
+    let t = await startServer({ operator: op, dir, store });
+    assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${k}`, { method: "POST", body: v1 })).status, 200);
+    await t.stop();
+    // What a kill -9 right after v2's journal line was synced leaves: no file, no history line.
+    const journal = new Journal(store.dir, createLogger(defaultConfig().logging, { write: () => {}, isTTY: false }));
+    await journal.recover();
+    await journal.append({ op: "put", key: k, jwt: v2 });
+    await journal.close();
+    t = await startServer({ operator: op, dir, store });
+    try {
+      assert.equal(await (await fetch(`${t.base}/jwt/v1/accounts/${k}`)).text(), v2);
+      const h = (await (await fetch(`${t.base}/jwt/v1/accounts/${k}/history`)).json()) as { versions: Array<{ revision: number }> };
+      assert.deepEqual(h.versions.map((v) => v.revision), [1, 2]);
+      assert.equal(await (await fetch(`${t.base}/jwt/v1/accounts/${k}/history/2`)).text(), v2);
+    } finally {
+      await t.stop();
+    }
+    // A clean restart adds nothing.
+    t = await startServer({ operator: op, dir, store });
+    try {
+      const h = (await (await fetch(`${t.base}/jwt/v1/accounts/${k}/history`)).json()) as { versions: unknown[] };
+      assert.equal(h.versions.length, 2);
     } finally {
       await t.stop();
     }
