@@ -24,6 +24,19 @@ interface AccountDetail {
 }
 
 /** What a nats-server holds for an account (monitoring endpoint); undefined when not loaded. */
+/** A nats-server (MEMORY resolver) on `port` and a system-account client of it, both stopped after the tests. */
+async function systemSubscriber(op: ReturnType<typeof makeOperator>, dir: string, port: number): Promise<NatsConnection> {
+  const ns = await startNatsServer(
+    `operator: "${writeFile(dir, "op-ns.jwt", op.operatorJwt)}"\nsystem_account: ${op.sys.getPublicKey()}\n` +
+      `resolver: MEMORY\nresolver_preload: { ${op.sys.getPublicKey()}: "${op.sysJwt}" }\n`,
+    { port },
+  );
+  cleanups.push(() => ns.stop());
+  const sub = await connect({ servers: ns.url, authenticator: credsAuthenticator(creds(op.sys)) });
+  cleanups.push(() => sub.close());
+  return sub;
+}
+
 async function accountAt(monitorPort: number, key: string): Promise<AccountDetail | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${monitorPort}/accountz?acc=${key}`)).text();
   try {
@@ -185,14 +198,7 @@ describe("reliability - no lost notifications", () => {
     first.child.kill("SIGKILL");
     await first.exited;
 
-    const ns = await startNatsServer(
-      `operator: "${writeFile(dir, "op-ns.jwt", op.operatorJwt)}"\nsystem_account: ${op.sys.getPublicKey()}\n` +
-        `resolver: MEMORY\nresolver_preload: { ${op.sys.getPublicKey()}: "${op.sysJwt}" }\n`,
-      { port: natsPort },
-    );
-    cleanups.push(() => ns.stop());
-    const sub = await connect({ servers: ns.url, authenticator: credsAuthenticator(creds(op.sys)) });
-    cleanups.push(() => sub.close());
+    const sub = await systemSubscriber(op, dir, natsPort);
     const got: Array<[string, string]> = [];
     sub.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", { callback: (_e, m) => void got.push([m.subject.split(".")[2]!, m.string()]) });
     await sub.flush();
@@ -239,14 +245,7 @@ describe("reliability - no lost notifications", () => {
     await first.stop();
     writeFileSync(`${dir}/store.state/notify-outbox.json`, '{"version":1,"pend');
 
-    const ns = await startNatsServer(
-      `operator: "${writeFile(dir, "op-ns.jwt", op.operatorJwt)}"\nsystem_account: ${op.sys.getPublicKey()}\n` +
-        `resolver: MEMORY\nresolver_preload: { ${op.sys.getPublicKey()}: "${op.sysJwt}" }\n`,
-      { port: natsPort },
-    );
-    cleanups.push(() => ns.stop());
-    const sub = await connect({ servers: ns.url, authenticator: credsAuthenticator(creds(op.sys)) });
-    cleanups.push(() => sub.close());
+    const sub = await systemSubscriber(op, dir, natsPort);
     const got = new Map<string, string>();
     sub.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", { callback: (_e, m) => void got.set(m.subject.split(".")[2]!, m.string()) });
     await sub.flush();
