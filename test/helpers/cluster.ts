@@ -58,7 +58,9 @@ export async function startJetStreamCluster(n = 3): Promise<JetStreamCluster> {
 async function untilJetStreamReady(urls: string[]): Promise<void> {
   const nc = await connect({ servers: urls });
   try {
-    const deadline = Date.now() + 30_000;
+    // The meta group elects its leader through fsynced raft writes: on a slow shared disk under a
+    // parallel test run that has taken over 30 s (seen once in CI as "no suitable peers").
+    const deadline = Date.now() + 60_000;
     for (;;) {
       try {
         const kv = await new Kvm(nc).create("probe", { replicas: urls.length, timeout: 2000 });
