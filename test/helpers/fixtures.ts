@@ -2,7 +2,7 @@
  * Test identities: operators, signing keys, accounts, users and creds files, with full control
  * over every claim (iat, exp, nbf, jti) so ordering and expiry cases can be built exactly.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
 import { encodePublicKey, type KeyKind } from "../../src/jwt/nkey.js";
 import { fmtCreds } from "@nats-io/jwt";
 import * as nkeys from "@nats-io/nkeys";
@@ -213,4 +213,141 @@ export function makeOperator(o: { strict?: boolean; accountServerUrl?: string; e
   );
   const sysJwt = accountJwt(sys, signer, { name: "SYS" });
   return { operator, signer, operatorJwt, sys, sysJwt };
+}
+
+/*
+ * Go-shaped JWTs: what nsc and every Go tool send. Go's jwt library (jwt/v2 claims.go) marshals
+ * struct fields in declaration order, omits zero values, escapes <, > and & in strings, sorts map
+ * keys, and sets `jti` to base32(SHA-512/256) of the standard claims alone (jti emptied): two edits
+ * issued in one second share `iat` and `jti` whatever their `nats` section says.
+ */
+
+/** Go's encoding/json string escaping on top of JSON.stringify. */
+function goJson(v: unknown): string {
+  return JSON.stringify(v)
+    .replace(/</g, "\\u003c")
+    .replace(/>/g, "\\u003e")
+    .replace(/&/g, "\\u0026")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
+}
+
+/** An object without the keys whose value Go's `omitempty` drops (0, "", false, empty list/map). */
+function omitEmpty(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || v === 0 || v === "" || v === false) continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Keys sorted, as Go marshals a map. */
+function sortedMap<T>(m: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function base32NoPad(buf: Buffer): string {
+  let out = "";
+  let bits = 0;
+  let acc = 0;
+  for (const byte of buf) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += B32[(acc >> bits) & 31];
+    }
+  }
+  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+export interface StandardClaims {
+  readonly aud?: string;
+  readonly exp?: number;
+  readonly iat: number;
+  readonly iss: string;
+  readonly name?: string;
+  readonly nbf?: number;
+  readonly sub: string;
+}
+
+/** ClaimsData in Go's field order (aud, exp, jti, iat, iss, name, nbf, sub), zero values omitted. */
+function goClaimsData(c: StandardClaims, jti: string): Record<string, unknown> {
+  return omitEmpty({ aud: c.aud, exp: c.exp, jti, iat: c.iat, iss: c.iss, name: c.name, nbf: c.nbf, sub: c.sub });
+}
+
+/** The `jti` Go's jwt library gives these standard claims (the `nats` section plays no part). */
+export function goJti(c: StandardClaims): string {
+  return base32NoPad(createHash("sha512-256").update(goJson(goClaimsData(c, ""))).digest());
+}
+
+/** nsc's defaults for a new account (jwt.NewAccountClaims): no limits, JetStream disabled (0). */
+export const GO_DEFAULT_LIMITS: Readonly<Record<string, number | boolean>> = {
+  subs: -1,
+  data: -1,
+  payload: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  conn: -1,
+  leaf: -1,
+};
+
+// OperatorLimits (NatsLimits, AccountLimits, JetStreamLimits, tiered) in Go's field order.
+const GO_LIMIT_ORDER = [
+  "subs", "data", "payload",
+  "imports", "exports", "wildcards", "disallow_bearer", "conn", "leaf",
+  "mem_storage", "disk_storage", "streams", "consumer", "max_ack_pending",
+  "mem_max_stream_bytes", "disk_max_stream_bytes", "max_bytes_required",
+  "tiered_limits",
+];
+
+export interface GoAccountOptions {
+  readonly name?: string;
+  readonly iat?: number;
+  readonly exp?: number;
+  readonly nbf?: number;
+  /** Merged over GO_DEFAULT_LIMITS; a 0 or false drops the key, as Go does. */
+  readonly limits?: Record<string, unknown>;
+  readonly imports?: readonly Record<string, unknown>[];
+  readonly exports?: readonly Record<string, unknown>[];
+  readonly signingKeys?: readonly string[];
+  readonly revocations?: Record<string, number>;
+  readonly mappings?: Record<string, unknown>;
+  readonly description?: string;
+  readonly tags?: readonly string[];
+}
+
+/** An account JWT byte for byte as nsc (Go jwt/v2) would encode it. */
+export function goAccountJwt(account: KeyPair | string, signer: KeyPair, o: GoAccountOptions = {}): string {
+  const std: StandardClaims = {
+    ...(o.exp !== undefined ? { exp: o.exp } : {}),
+    iat: o.iat ?? nowSec(),
+    iss: pub(signer),
+    name: o.name ?? "ACCOUNT",
+    ...(o.nbf !== undefined ? { nbf: o.nbf } : {}),
+    sub: typeof account === "string" ? account : pub(account),
+  };
+  const merged: Record<string, unknown> = { ...GO_DEFAULT_LIMITS, ...(o.limits ?? {}) };
+  const limits = omitEmpty(Object.fromEntries(GO_LIMIT_ORDER.map((k) => [k, merged[k]])));
+  const nats = omitEmpty({
+    imports: o.imports,
+    exports: o.exports,
+    limits,
+    signing_keys: o.signingKeys,
+    revocations: o.revocations && Object.keys(o.revocations).length > 0 ? sortedMap(o.revocations) : undefined,
+    default_permissions: { pub: {}, sub: {} },
+    mappings: o.mappings && Object.keys(o.mappings).length > 0 ? sortedMap(o.mappings) : undefined,
+    description: o.description,
+    tags: o.tags,
+    type: "account",
+    version: 2,
+  });
+  const h = b64url(goJson({ typ: "JWT", alg: "ed25519-nkey" }));
+  const p = b64url(goJson({ ...goClaimsData(std, goJti(std)), nats }));
+  const sig = signWith(signer, new TextEncoder().encode(`${h}.${p}`));
+  return `${h}.${p}.${b64url(sig)}`;
 }
