@@ -10,9 +10,12 @@ import type { Trust } from "./jwt/trust.js";
 import { validateAccountClaims } from "./jwt/validate.js";
 import type { Logger } from "./log.js";
 import {
+  contentEtag,
+  makeEntry,
   StoreConflictError,
   StoreUnavailableError,
   type ExternalChange,
+  type HistorySource,
   type JwtStore,
   type StoredJwt,
 } from "./store/types.js";
@@ -61,7 +64,7 @@ export interface DeleteResult {
 }
 
 export interface AcceptResult {
-  /** False when the same JWT (same bytes or same `jti`) was already stored. */
+  /** False when the very same bytes were already stored. */
   readonly changed: boolean;
   readonly entry: StoredJwt;
 }
@@ -69,7 +72,7 @@ export interface AcceptResult {
 /** What a GET needs, derived once per stored entry. */
 export interface AccountView {
   readonly entry: StoredJwt;
-  /** `"<jti>"`, or undefined when the stored JWT does not decode. */
+  /** `"<content id>"` (see contentEtag), or undefined when the stored JWT does not decode. */
   readonly etag: string | undefined;
   /** Expiry in unix seconds, 0 = never. */
   readonly exp: number;
@@ -109,6 +112,7 @@ export class AccountRegistry {
   private readonly queue = new KeyedQueue();
   private views = new WeakMap<StoredJwt, AccountView>();
   private systemAccount: StoredJwt | undefined;
+  private history: HistorySource | undefined;
   private readonly allowDelete: boolean;
 
   constructor(opts: AccountRegistryOptions) {
@@ -137,7 +141,15 @@ export class AccountRegistry {
       return;
     }
     const sub = peekClaims(jwt)?.sub ?? "";
-    this.systemAccount = { key: sub, jwt, hash: Buffer.alloc(32) };
+    this.systemAccount = makeEntry(sub, jwt);
+  }
+
+  /**
+   * Where past versions are kept. Copies from peers consult it: a version with the stored `iat`
+   * that was already replaced here is stale (see storeOnce).
+   */
+  setHistory(history: HistorySource): void {
+    this.history = history;
   }
 
   /** Add a journal that hears of each write before the store does (see WriteJournal). */
@@ -167,7 +179,7 @@ export class AccountRegistry {
         const d = decodeAccountJwt(entry.jwt);
         // Files placed in the directory by others are only served when a trusted key signed them.
         const trusted = entry === this.systemAccount || this.trust.isTrusted(d.iss);
-        v = { entry, etag: `"${d.jti}"`, exp: d.exp, valid: trusted };
+        v = { entry, etag: contentEtag(entry), exp: d.exp, valid: trusted };
         if (!trusted) this.log.error(`stored JWT for ${key.slice(0, 12)} is signed by untrusted issuer ${d.iss}`);
       } catch (err) {
         v = { entry, etag: undefined, exp: 0, valid: false };
@@ -249,15 +261,23 @@ export class AccountRegistry {
     }
     const previous = this.store.get(d.sub);
     if (previous) {
+      // Identity is the bytes. Not the `jti`: Go's jwt library (nsc) hashes only the standard
+      // claims into it, so two edits issued in one second share `iat` and `jti`, and the later
+      // one must replace. An undecodable stored file is replaced too.
       if (previous.jwt === d.token) return { changed: false, entry: previous };
       const old = peekClaims(previous.jwt);
-      // An undecodable stored file is replaced; otherwise the newer `iat` wins and an equal
-      // `iat` with another `jti` replaces (nsc stamps whole seconds, edits share an `iat`).
       if (old) {
-        if (old.jti === d.jti) return { changed: false, entry: previous };
         if (old.iat > d.iat) {
           throw new AccountServerError("OLDER_JWT", {
             reason: `stored iat ${old.iat} > uploaded iat ${d.iat}`,
+          });
+        }
+        // A peer copy with the same `iat` may be the very edit ours replaced (a full nats-server
+        // that was away while the later one was announced). Taking it back would undo the later
+        // edit, so a version this server has already replaced is refused.
+        if (old.iat === d.iat && SYNC_SOURCES.has(source) && (await this.wasReplaced(d.sub, d.token))) {
+          throw new AccountServerError("OLDER_JWT", {
+            reason: `iat ${d.iat} equals the stored one, and this version was already replaced here`,
           });
         }
       }
@@ -282,7 +302,7 @@ export class AccountRegistry {
         const code = err instanceof StoreUnavailableError ? "STORE_UNAVAILABLE" : "SAVE_FAILED";
         throw new AccountServerError(code, { reason: (err as Error).message, cause: err });
       }
-      this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, valid: true });
+      this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, valid: true });
       this.emit({ key: d.sub, entry, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
       return { changed: true, entry };
     } catch (err) {
@@ -290,6 +310,16 @@ export class AccountRegistry {
       throw new AccountServerError("SAVE_FAILED", { reason: `journal: ${(err as Error).message}`, cause: err });
     } finally {
       for (const j of journals.slice(0, begun)) j.end(d.sub);
+    }
+  }
+
+  private async wasReplaced(key: string, jwt: string): Promise<boolean> {
+    if (!this.history) return false;
+    try {
+      return (await this.history.history(key)).some((v) => v.jwt === jwt);
+    } catch (err) {
+      this.log.warn(`reading the history of ${key.slice(0, 12)} failed: ${(err as Error).message}`);
+      return false;
     }
   }
 

@@ -10,7 +10,7 @@ import { isPublicKey } from "./jwt/nkey.js";
 import { activationHash, validateActivationClaims } from "./jwt/validate.js";
 import type { Logger } from "./log.js";
 import type { ActivationStore } from "./store/activations.js";
-import type { StoredJwt } from "./store/types.js";
+import { contentEtag, type StoredJwt } from "./store/types.js";
 
 export interface ActivationChange {
   readonly hash: string;
@@ -26,7 +26,7 @@ export interface ActivationChange {
 /** What a GET needs, derived once per stored token. */
 export interface ActivationView {
   readonly entry: StoredJwt;
-  /** `"<jti>"`, or undefined when the stored token does not decode. */
+  /** `"<content id>"` (see contentEtag), or undefined when the stored token does not decode. */
   readonly etag: string | undefined;
   /** Expiry in unix seconds, 0 = never. */
   readonly exp: number;
@@ -96,7 +96,7 @@ export class ActivationRegistry {
     if (!v) {
       try {
         const d = decodeActivationJwt(entry.jwt);
-        v = { entry, etag: `"${d.jti}"`, exp: d.exp, issuer: d.iss, valid: true };
+        v = { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true };
       } catch (err) {
         v = { entry, etag: undefined, exp: 0, issuer: peekClaims(entry.jwt)?.iss ?? "", valid: false };
         this.log.error(`stored activation ${entry.key.slice(0, 12)} does not decode: ${(err as Error).message}`);
@@ -113,10 +113,10 @@ export class ActivationRegistry {
     return this.queue.run(hash, async () => {
       const previous = this.store.get(hash);
       if (previous) {
+        // Identity is the bytes, as for accounts (a Go-issued `jti` ignores the `nats` claims).
         if (previous.jwt === jwt) return { changed: false, hash, entry: previous };
         const old = peekClaims(previous.jwt);
         if (old) {
-          if (old.jti === d.jti) return { changed: false, hash, entry: previous };
           if (old.iat > d.iat) {
             throw new AccountServerError("OLDER_ACTIVATION", { reason: `stored iat ${old.iat} > uploaded iat ${d.iat}` });
           }
@@ -128,7 +128,7 @@ export class ActivationRegistry {
       } catch (err) {
         throw new AccountServerError("ACTIVATION_SAVE_FAILED", { reason: (err as Error).message, cause: err });
       }
-      this.views.set(entry, { entry, etag: `"${d.jti}"`, exp: d.exp, issuer: d.iss, valid: true });
+      this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true });
       const change: ActivationChange = { hash, issuer: d.iss, subject: d.sub, importSubject, jti: d.jti, entry };
       for (const l of this.listeners) {
         try {

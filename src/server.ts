@@ -297,6 +297,7 @@ export class AccountServer {
       else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
     });
     const history = historyOf(config, store, log, now);
+    registry.setHistory(history);
     if (history instanceof HistoryLog) {
       await history.open();
       registry.onChange((c) => history.record(c));

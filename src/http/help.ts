@@ -13,7 +13,8 @@ This text.
 Resolver probe used by nats-server at startup: 200 with an empty body and no-cache headers.
 
 ## GET /jwt/v1/accounts/<account public key>
-The account JWT as stored: 200, Content-Type application/jwt, ETag "<jti>", Cache-Control.
+The account JWT as stored: 200, Content-Type application/jwt, ETag "<hash>" (a short SHA-256
+of the stored bytes, not the jti: Go-issued edits within one second share it), Cache-Control.
 404 "no matching account JWT" when unknown. HEAD is answered like GET without a body.
 If-None-Match with the ETag (lists, W/ and * accepted) answers 304.
 Query flags (on when the value is "true"):
@@ -81,8 +82,9 @@ enabled in server config (store.allowdelete). The request is forwarded to the na
 $SYS.REQ.CLAIMS.DELETE.
 
 ## GET /jwt/v1/accounts/<account public key>/history
-JSON {"account": <key>, "versions": [{"revision", "stored", "iat", "jti", "issuer", "size"} or
-{"revision", "stored", "deleted": true}]}, oldest first: the last store.history versions
+JSON {"account": <key>, "versions": [{"revision", "stored", "iat", "jti", "hash", "issuer",
+"size"} or {"revision", "stored", "deleted": true}]}, oldest first: the last store.history
+versions; "hash" is the ETag that version was served with (two versions can share iat and jti)
 (a JetStream bucket keeps them itself; the directory store in <statedir>/history).
 404 (JSON) when there is none.
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AccountServerError } from "../errors.js";
 import { peekClaims } from "../jwt/decode.js";
-import type { HistoryEntry, HistorySource } from "../store/types.js";
+import { contentId, sha256, type HistoryEntry, type HistorySource } from "../store/types.js";
 import { send } from "./respond.js";
 import type { RequestContext } from "./router.js";
 
@@ -17,6 +17,8 @@ function describe(e: HistoryEntry): Record<string, unknown> {
     stored: e.stored.toISOString(),
     iat: c?.iat ?? 0,
     jti: c?.jti ?? "",
+    // What tells two versions apart: Go-issued edits within one second share `iat` and `jti`.
+    hash: contentId(sha256(e.jwt)),
     issuer: c?.iss ?? "",
     size: Buffer.byteLength(e.jwt),
   };

@@ -5,7 +5,7 @@
 import { createInbox, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
 import { isAccountServerError } from "../errors.js";
-import { peekClaims } from "../jwt/decode.js";
+import { contentId, sha256 } from "../store/types.js";
 import { isPublicKey } from "../jwt/nkey.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
@@ -237,7 +237,7 @@ export class PackSync {
           } catch (err) {
             const code = isAccountServerError(err) ? err.code : "ERROR";
             refused.set(key, code);
-            parts.push(`${key}:${code}:${peekClaims(jwt)?.jti ?? jwt.length}`);
+            parts.push(`${key}:${code}:${contentId(sha256(jwt))}`);
             this.log.debug(`pack sync: not taking ${key.slice(0, 12)}: ${(err as Error).message}`);
           }
         }

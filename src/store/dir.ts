@@ -563,7 +563,7 @@ export class DirStore implements JwtStore {
       key,
       setTimeout(() => {
         this.pendingFiles.delete(key);
-        void this.checkFile(key);
+        void this.checkFile(key, true);
       }, SETTLE_MS),
     );
   }
@@ -588,15 +588,19 @@ export class DirStore implements JwtStore {
     }
   }
 
-  /** Compare one file with the index and report a difference. */
-  private async checkFile(key: string): Promise<void> {
+  /**
+   * Compare one file with the index and report a difference. `force`: an event named the file;
+   * the mtime-and-size signature only spares rescans, since an edit of equal size within one
+   * timestamp tick keeps both.
+   */
+  private async checkFile(key: string, force = false): Promise<void> {
     if (this.closed || !this.onExternal) return;
     const path = this.pathOf(key);
     let jwt: string | undefined;
     try {
       const st = await stat(path);
       const sig = `${st.mtimeMs}:${st.size}`;
-      if (this.sigs.get(key) === sig && this.index.get(key)) return;
+      if (!force && this.sigs.get(key) === sig && this.index.get(key)) return;
       jwt = await readFile(path, "utf8");
       this.sigs.set(key, sig);
     } catch (e) {

@@ -116,7 +116,11 @@ export class NscStore extends IndexedStore implements JwtStore {
     }
   }
 
-  private async readAccount(name: string): Promise<ReadResult> {
+  /**
+   * `force`: an event named this folder. The mtime-and-size signature only spares rescans: an
+   * edit of equal size within one timestamp tick (nsc rewrites files in place) keeps both.
+   */
+  private async readAccount(name: string, force = false): Promise<ReadResult> {
     const path = this.fileOf(name);
     let text: string;
     let sig: string;
@@ -124,7 +128,7 @@ export class NscStore extends IndexedStore implements JwtStore {
       const st = await stat(path);
       if (!st.isFile()) return { kind: "missing" };
       sig = `${st.mtimeMs}:${st.size}`;
-      if (this.files.get(name)?.sig === sig) return { kind: "unchanged" };
+      if (!force && this.files.get(name)?.sig === sig) return { kind: "unchanged" };
       text = await readFile(path, "utf8");
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -262,8 +266,9 @@ export class NscStore extends IndexedStore implements JwtStore {
       }
     }
     const affected = new Set<string>();
+    const named = new Set(names);
     for (const name of toRead) {
-      const r = await this.readAccount(name);
+      const r = await this.readAccount(name, named.has(name));
       if (r.kind === "unchanged" || r.kind === "invalid") continue;
       const oldKey = this.unlink(name);
       if (oldKey !== undefined) affected.add(oldKey);

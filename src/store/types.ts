@@ -130,6 +130,19 @@ export function makeEntry(key: string, jwt: string): StoredJwt {
   return Object.freeze({ key, jwt, hash: sha256(jwt) });
 }
 
+/**
+ * A short name for stored content, from its SHA-256: the ETag (quoted) and the history's `hash`.
+ * Not the `jti`: Go's jwt library hashes only the standard claims into it, so two edits issued in
+ * one second share it while their bytes differ.
+ */
+export function contentId(hash: Buffer): string {
+  return hash.toString("base64url", 0, 16);
+}
+
+export function contentEtag(entry: StoredJwt): string {
+  return `"${contentId(entry.hash)}"`;
+}
+
 /** XOR `b` into `acc` in place (adding and removing an entry are the same operation). */
 export function xorInto(acc: Buffer, b: Buffer): void {
   for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ b[i]!;

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import {
-  accountJwt,
+  goAccountJwt as accountJwt,
   createAccount,
   createOperator,
   makeOperator,
@@ -19,6 +19,8 @@ import {
 import { freePort, spawnCli, startNatsServer, tempDir, writeFile, type NatsServer, type Proc } from "../helpers/processes.js";
 
 const enc = new TextEncoder();
+const claimsOf = (jwt: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
 
 async function post(port: number, key: string, jwt: string): Promise<{ status: number; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}/jwt/v1/accounts/${key}`, {
@@ -177,8 +179,11 @@ usercredentials: "${dir}/sys.creds"
     for await (const m of sub) assert.equal(m.string(), "hello");
   });
 
+  // nsc edits are Go-issued: two edits in one second share `iat` and `jti` (jwt/v2 hashes only the
+  // standard claims), as `nsc edit account A --conns 1; nsc push; nsc revocations add-user; nsc push`.
+  const editIat = nowSec();
   it("an update lowering A's connection limit is enforced live", async () => {
-    const limited = accountJwt(a, op.signer, { name: "A", limits: { conn: 1 } });
+    const limited = accountJwt(a, op.signer, { name: "A", iat: editIat, limits: { conn: 1 } });
     assert.equal((await post(asPort, a.getPublicKey(), limited)).status, 200);
     await notifications(a.getPublicKey(), 2);
     const { creds } = userCreds(a);
@@ -189,7 +194,14 @@ usercredentials: "${dir}/sys.creds"
 
   it("an update revoking the user disconnects it within a second", async () => {
     const closed = user1.closed();
-    const revoking = accountJwt(a, op.signer, { name: "A", revocations: { [user1Key.getPublicKey()]: nowSec() } });
+    const revoking = accountJwt(a, op.signer, {
+      name: "A",
+      iat: editIat,
+      limits: { conn: 1 },
+      revocations: { [user1Key.getPublicKey()]: editIat },
+    });
+    const current = (await get(asPort, a.getPublicKey())).body;
+    assert.equal(claimsOf(revoking)["jti"], claimsOf(current)["jti"], "the two edits share their jti, as nsc's do");
     const t0 = Date.now();
     assert.equal((await post(asPort, a.getPublicKey(), revoking)).status, 200);
     const err = await Promise.race([

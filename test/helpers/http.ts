@@ -2,6 +2,7 @@
  * A raw HTTP request for tests: nothing followed, nothing decoded, so redirects, HEAD answers,
  * header order and exact bodies can be asserted.
  */
+import { createHash } from "node:crypto";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 
 export interface Answer {
@@ -27,4 +28,9 @@ export function raw(base: string, method: string, path: string, headers: Record<
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** The ETag we serve for `jwt`: a short SHA-256 of its bytes, quoted (computed here independently). */
+export function etagOf(jwt: string): string {
+  return `"${createHash("sha256").update(jwt).digest().subarray(0, 16).toString("base64url")}"`;
 }

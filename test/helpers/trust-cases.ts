@@ -1,6 +1,7 @@
 /**
  * The account JWT uploads every write path must refuse (or accept), as data: each write path's
  * test loops over these tables, so HTTP, NATS update subjects and pack merges agree case by case.
+ * JWTs are Go-shaped (what nsc sends) unless a case says jwt.js.
  */
 import { ERROR_TABLE, type ErrorCode } from "../../src/errors.js";
 import {
@@ -8,6 +9,8 @@ import {
   createAccount,
   createOperator,
   createUser,
+  goAccountJwt,
+  goJti,
   makeOperator,
   newJti,
   nowSec,
@@ -88,7 +91,7 @@ export function signer(w: TrustWorld, mode: TrustMode): KeyPair {
 
 /** The same claims as a valid upload, signed by `key`, but claiming `iss` (a forgery). */
 function forged(account: KeyPair, claimedIssuer: KeyPair, key: KeyPair): string {
-  const honest = accountJwt(account, claimedIssuer);
+  const honest = goAccountJwt(account, claimedIssuer);
   const claims = payloadOf(honest);
   return signJwt(claims, key);
 }
@@ -99,37 +102,37 @@ export const REFUSED_CASES: readonly RefusedCase[] = [
   {
     name: "signed by a foreign operator's signing key",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.foreign.signer),
+    jwt: (w, a) => goAccountJwt(a, w.foreign.signer),
     code: "UNTRUSTED_ISSUER",
   },
   {
     name: "signed by a foreign operator's identity key",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.foreign.operator),
+    jwt: (w, a) => goAccountJwt(a, w.foreign.operator),
     code: "UNTRUSTED_ISSUER",
   },
   {
     name: "signed by a signing key the operator removed",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.removedSigner),
+    jwt: (w, a) => goAccountJwt(a, w.removedSigner),
     code: "UNTRUSTED_ISSUER",
   },
   {
     name: "self-signed by the account key",
     mode: "normal",
-    jwt: (_w, a) => accountJwt(a, a),
+    jwt: (_w, a) => goAccountJwt(a, a),
     code: "SIGNING_NOT_ENABLED",
   },
   {
     name: "signed by another account's key",
     mode: "normal",
-    jwt: (_w, a) => accountJwt(a, createAccount()),
+    jwt: (_w, a) => goAccountJwt(a, createAccount()),
     code: "ISSUER_NOT_OPERATOR",
   },
   {
     name: "signed by a user key",
     mode: "normal",
-    jwt: (_w, a) => accountJwt(a, createUser()),
+    jwt: (_w, a) => goAccountJwt(a, createUser()),
     code: "BAD_JWT",
   },
   {
@@ -142,8 +145,8 @@ export const REFUSED_CASES: readonly RefusedCase[] = [
     name: "payload changed after signing",
     mode: "normal",
     jwt: (w, a) => {
-      const [h, , s] = accountJwt(a, w.op.signer).split(".");
-      const claims = payloadOf(accountJwt(a, w.op.signer, { limits: { conn: 1 } }));
+      const [h, , s] = goAccountJwt(a, w.op.signer).split(".");
+      const claims = payloadOf(goAccountJwt(a, w.op.signer, { limits: { conn: 1 } }));
       return `${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${s}`;
     },
     code: "BAD_JWT",
@@ -151,55 +154,71 @@ export const REFUSED_CASES: readonly RefusedCase[] = [
   {
     name: "expired",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.op.signer, { iat: nowSec() - 2 * HOUR, exp: nowSec() - HOUR }),
+    jwt: (w, a) => goAccountJwt(a, w.op.signer, { iat: nowSec() - 2 * HOUR, exp: nowSec() - HOUR }),
     code: "VALIDATION_FAILED",
   },
   {
     name: "not yet valid",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.op.signer, { nbf: nowSec() + HOUR }),
+    jwt: (w, a) => goAccountJwt(a, w.op.signer, { nbf: nowSec() + HOUR }),
     code: "VALIDATION_FAILED",
   },
   {
     name: "older iat than the stored JWT",
     mode: "normal",
-    before: (w, a) => [accountJwt(a, w.op.signer, { iat: w.now })],
-    jwt: (w, a) => accountJwt(a, w.op.signer, { iat: w.now - 60 }),
+    before: (w, a) => [goAccountJwt(a, w.op.signer, { iat: w.now })],
+    jwt: (w, a) => goAccountJwt(a, w.op.signer, { iat: w.now - 60 }),
     code: "OLDER_JWT",
   },
   {
     name: "addressed to another account's key",
     mode: "normal",
-    jwt: (w, a) => accountJwt(a, w.op.signer),
+    jwt: (w, a) => goAccountJwt(a, w.op.signer),
     address: () => createAccount().getPublicKey(),
     code: "KEY_MISMATCH",
   },
   {
     name: "strict operator: signed by the operator identity key",
     mode: "strict",
-    jwt: (w, a) => accountJwt(a, w.strict.operator),
+    jwt: (w, a) => goAccountJwt(a, w.strict.operator),
     code: "UNTRUSTED_ISSUER",
   },
   {
     name: "strict operator: signed by a foreign operator's signing key",
     mode: "strict",
-    jwt: (w, a) => accountJwt(a, w.foreign.signer),
+    jwt: (w, a) => goAccountJwt(a, w.foreign.signer),
     code: "UNTRUSTED_ISSUER",
   },
 ];
 
 export const ACCEPTED_CASES: readonly UploadCase[] = [
-  { name: "signed by the operator's signing key", mode: "normal", jwt: (w, a) => accountJwt(a, w.op.signer) },
-  { name: "signed by the operator identity key (not strict)", mode: "normal", jwt: (w, a) => accountJwt(a, w.op.operator) },
-  { name: "strict operator: signed by its signing key", mode: "strict", jwt: (w, a) => accountJwt(a, w.strict.signer) },
+  { name: "signed by the operator's signing key", mode: "normal", jwt: (w, a) => goAccountJwt(a, w.op.signer) },
+  { name: "signed by the operator identity key (not strict)", mode: "normal", jwt: (w, a) => goAccountJwt(a, w.op.operator) },
+  { name: "strict operator: signed by its signing key", mode: "strict", jwt: (w, a) => goAccountJwt(a, w.strict.signer) },
   {
     name: "newer iat replaces",
     mode: "normal",
-    before: (w, a) => [accountJwt(a, w.op.signer, { iat: w.now - 60 })],
-    jwt: (w, a) => accountJwt(a, w.op.signer, { iat: w.now }),
+    before: (w, a) => [goAccountJwt(a, w.op.signer, { iat: w.now - 60 })],
+    jwt: (w, a) => goAccountJwt(a, w.op.signer, { iat: w.now }),
   },
   {
-    name: "equal iat with another jti replaces",
+    name: "equal iat and equal jti (two nsc edits in one second) replaces",
+    mode: "normal",
+    before: (w, a) => [goAccountJwt(a, w.op.signer, { iat: w.now - 5, limits: { conn: 5 } })],
+    jwt: (w, a) => {
+      const v2 = goAccountJwt(a, w.op.signer, { iat: w.now - 5, limits: { conn: 1 } });
+      const std = { iat: w.now - 5, iss: w.op.signer.getPublicKey(), name: "ACCOUNT", sub: a.getPublicKey() };
+      if (payloadOf(v2)["jti"] !== goJti(std)) throw new Error("the fixture lost Go's jti");
+      return v2;
+    },
+  },
+  {
+    name: "jwt.js-shaped: signed by the operator's signing key",
+    mode: "normal",
+    jwt: (w, a) => accountJwt(a, w.op.signer),
+  },
+  {
+    name: "jwt.js-shaped: equal iat with another jti replaces",
     mode: "normal",
     before: (w, a) => [accountJwt(a, w.op.signer, { iat: w.now - 5 })],
     jwt: (w, a) => accountJwt(a, w.op.signer, { iat: w.now - 5 }),

@@ -18,7 +18,7 @@ import {
 } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
-import { raw } from "../helpers/http.js";
+import { etagOf, raw } from "../helpers/http.js";
 
 
 
@@ -153,7 +153,7 @@ describe("http - decoded view", () => {
       for (const flag of ["decode", "text"]) {
         const from = t.logs.length;
         const r = await raw(t.base, "GET", `/jwt/v1/accounts/${key}?${flag}=true&check=true&notify=true`, {
-          "If-None-Match": `"${jti}"`,
+          "If-None-Match": etagOf(stored),
         });
         assert.equal(r.status, 200, flag);
         assert.equal(r.headers["content-type"], "text/plain");
@@ -166,7 +166,7 @@ describe("http - decoded view", () => {
       clock = saved;
     }
     // ... or by If-None-Match (304), and notify is honoured.
-    const cond = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`, { "If-None-Match": `"${jti}"` });
+    const cond = await raw(t.base, "GET", `/jwt/v1/accounts/${key}`, { "If-None-Match": etagOf(stored) });
     assert.equal(cond.status, 304);
     const from = t.logs.length;
     assert.equal((await raw(t.base, "GET", `/jwt/v1/accounts/${key}?notify=true`)).status, 200);

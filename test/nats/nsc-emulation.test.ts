@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { accountJwt, createAccount, makeOperator, userCreds } from "../helpers/fixtures.js";
+import { goAccountJwt as accountJwt, createAccount, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, type NatsServer } from "../helpers/processes.js";
 import type { TestServer } from "../helpers/server.js";
 import { collect, connectCreds, get, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
@@ -63,6 +63,23 @@ describe("nsc over NATS against our server and a full + cache nats-server cluste
     // A user of A connects through the cache server.
     const nc = await connectCreds(cache.url, userCreds(a).creds, { reconnect: false });
     await nc.close();
+  });
+
+  it("nsc push twice within one second (same iat and jti, as nsc issues them): the second is kept", async () => {
+    const e = createAccount();
+    const iat = nowSec();
+    const e1 = accountJwt(e, op.signer, { name: "E", iat, limits: { conn: 4 } });
+    const e2 = accountJwt(e, op.signer, { name: "E", iat, limits: { conn: 3 } });
+    for (const jwt of [e1, e2]) {
+      const r = await nscPush(cache.url, op, jwt);
+      assert.deepEqual(r.errors, []);
+      assert.ok(r.ok.includes("nats-account-server"), `answered by ${r.ok.join(", ")}`);
+    }
+    assert.equal((await get(t, e.getPublicKey())).body, e2);
+    await until("the full server to hold the second edit", () => resolverFile(fullDir, e.getPublicKey()) === e2);
+    // Pack syncs with the full server leave it so.
+    await t.server.packSync!.syncOnce();
+    assert.equal((await get(t, e.getPublicKey())).body, e2);
   });
 
   it("nsc push --prune: LIST then DELETE, as many DELETE replies as LIST replies", async () => {
