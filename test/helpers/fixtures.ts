@@ -285,16 +285,7 @@ export function goJti(c: StandardClaims): string {
 }
 
 /** nsc's defaults for a new account (jwt.NewAccountClaims): no limits, JetStream disabled (0). */
-export const GO_DEFAULT_LIMITS: Readonly<Record<string, number | boolean>> = {
-  subs: -1,
-  data: -1,
-  payload: -1,
-  imports: -1,
-  exports: -1,
-  wildcards: true,
-  conn: -1,
-  leaf: -1,
-};
+export const GO_DEFAULT_LIMITS: Readonly<Record<string, number | boolean>> = UNLIMITED;
 
 // OperatorLimits (NatsLimits, AccountLimits, JetStreamLimits, tiered) in Go's field order.
 const GO_LIMIT_ORDER = [
