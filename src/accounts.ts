@@ -4,10 +4,7 @@
  */
 import { KeyedQueue } from "./keyed-queue.js";
 import { AccountServerError } from "./errors.js";
-import { decodeAccountJwt, decodeJwt, peekClaims, type AccountClaims, type DecodedJwt } from "./jwt/decode.js";
-import { isPublicKey } from "./jwt/nkey.js";
-import type { Trust } from "./jwt/trust.js";
-import { validateAccountClaims } from "./jwt/validate.js";
+import { type AccountClaims, decodeAccountJwt, type DecodedJwt, decodeJwt, isPublicKey, peekClaims, type Trust, validateAccountClaims } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import {
   contentEtag,

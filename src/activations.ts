@@ -5,9 +5,7 @@
 import { KeyedQueue } from "./keyed-queue.js";
 import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
-import { decodeAccountJwt, decodeActivationJwt, peekClaims, type DecodedJwt } from "./jwt/decode.js";
-import { isPublicKey } from "./jwt/nkey.js";
-import { activationHash, validateActivationClaims } from "./jwt/validate.js";
+import { activationHash, decodeAccountJwt, decodeActivationJwt, type DecodedJwt, isPublicKey, peekClaims, validateActivationClaims } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import type { ActivationStore } from "./store/activations.js";
 import { contentEtag, type StoredJwt } from "./store/types.js";

@@ -4,7 +4,7 @@
  */
 import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
-import { isPublicKey } from "./jwt/nkey.js";
+import { isPublicKey } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 
 export interface ReplicaOptions {

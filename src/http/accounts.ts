@@ -5,7 +5,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
-import { isPublicKey } from "../jwt/nkey.js";
+import { isPublicKey } from "../jwt/index.js";
 import type { Notifier } from "../nats/notifier.js";
 import type { ForwardedAnswer } from "../replica.js";
 import { readBody, send } from "./respond.js";

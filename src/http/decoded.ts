@@ -3,7 +3,7 @@
  * embedded activation tokens expanded) and signature. Never throws, whatever the stored bytes are.
  */
 import { isAccountServerError } from "../errors.js";
-import { decodeActivationJwt } from "../jwt/decode.js";
+import { decodeActivationJwt } from "../jwt/index.js";
 
 const INDENT = "    ";
 /** Between header, claims and signature, as the Go server separated them. */

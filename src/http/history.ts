@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AccountServerError } from "../errors.js";
-import { peekClaims } from "../jwt/decode.js";
+import { peekClaims } from "../jwt/index.js";
 import { contentId, sha256, type HistoryEntry, type HistorySource } from "../store/types.js";
 import { send } from "./respond.js";
 import type { RequestContext } from "./router.js";

@@ -2,7 +2,7 @@
  * Which keys may sign account JWTs: the operator identity (unless strict signing-key usage)
  * and the operator's signing keys. With no operator configured nothing is trusted.
  */
-import type { DecodedJwt, OperatorClaims } from "./decode.js";
+import type { DecodedJwt, OperatorClaims } from "./claims.js";
 
 export class Trust {
   readonly keys: ReadonlySet<string>;

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { decodeActivationJwt } from "./decode.js";
-import type { AccountClaims, DecodedJwt } from "./decode.js";
+import type { AccountClaims, DecodedJwt } from "./claims.js";
 import { isPublicKey } from "./nkey.js";
 import { goQuote as q, hasWildcards, subjectContains, subjectIssues } from "./subject.js";
 

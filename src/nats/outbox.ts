@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { isPublicKey } from "../jwt/nkey.js";
+import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { writeFileDurable } from "../store/durable.js";
 

@@ -5,7 +5,7 @@
 import { readFileSync, watch as fsWatch, type FSWatcher } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
-import { isPublicKey } from "../jwt/nkey.js";
+import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { fsyncDir, tempNameFor, writeFileDurable } from "./durable.js";

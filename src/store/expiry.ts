@@ -3,7 +3,7 @@
  * current from the registry's change feed, so a sweep looks only at what is due.
  */
 import type { AccountChange, AccountRegistry } from "../accounts.js";
-import { peekClaims } from "../jwt/decode.js";
+import { peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import type { StoredJwt } from "./types.js";
 

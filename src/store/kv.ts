@@ -5,7 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConfig } from "../config/types.js";
-import { isPublicKey } from "../jwt/nkey.js";
+import { isPublicKey } from "../jwt/index.js";
 import { NatsLink } from "../nats/connection.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";

@@ -5,8 +5,7 @@
 import { readFileSync, watch as fsWatch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { extractJwt, peekClaims } from "../jwt/decode.js";
-import { isPublicKey } from "../jwt/nkey.js";
+import { extractJwt, isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { IndexedStore } from "./indexed.js";

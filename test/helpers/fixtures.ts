@@ -3,7 +3,7 @@
  * over every claim (iat, exp, nbf, jti) so ordering and expiry cases can be built exactly.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
-import { encodePublicKey, type KeyKind } from "../../src/jwt/nkey.js";
+import { encodePublicKey, type KeyKind } from "../../src/jwt/index.js";
 import { fmtCreds } from "@nats-io/jwt";
 import * as nkeys from "@nats-io/nkeys";
 import type { KeyPair } from "@nats-io/nkeys";

@@ -11,7 +11,7 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { configFromConf } from "../../src/config/schema.js";
 import { parseConf } from "../../src/config/parser.js";
 import { stateDirOf } from "../../src/config/types.js";
-import { activationHash } from "../../src/jwt/validate.js";
+import { activationHash } from "../../src/jwt/index.js";
 import {
   accountJwt,
   createAccount,

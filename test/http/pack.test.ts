@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultConfig, type Config } from "../../src/config/types.js";
 import { packLimit } from "../../src/http/pack.js";
-import { encodePublicKey } from "../../src/jwt/nkey.js";
+import { encodePublicKey } from "../../src/jwt/index.js";
 import { createLogger } from "../../src/log.js";
 import { AccountServer } from "../../src/server.js";
 import { accountJwt, createAccount, makeOperator, type OperatorSetup } from "../helpers/fixtures.js";

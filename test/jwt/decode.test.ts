@@ -23,9 +23,9 @@ import {
   decodeGenericJwt,
   decodeJwt,
   decodeOperatorJwt,
-  extractJwt,
   peekClaims,
 } from "../../src/jwt/decode.js";
+import { extractJwt } from "../../src/jwt/armour.js";
 import { AccountServerError } from "../../src/errors.js";
 import { UNLIMITED } from "../helpers/fixtures.js";
 

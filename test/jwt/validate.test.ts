@@ -15,7 +15,7 @@ import {
 } from "@nats-io/jwt";
 import type { Account, KeyPair } from "@nats-io/jwt";
 import { decodeAccountJwt, decodeActivationJwt } from "../../src/jwt/decode.js";
-import type { AccountClaims, DecodedJwt } from "../../src/jwt/decode.js";
+import type { AccountClaims, DecodedJwt } from "../../src/jwt/claims.js";
 import { activationHash, validateAccountClaims, validateActivationClaims } from "../../src/jwt/validate.js";
 import type { ValidationIssue } from "../../src/jwt/validate.js";
 import { hasWildcards, isValidLiteralSubject, isValidSubject, subjectContains } from "../../src/jwt/subject.js";

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { isPublicKey } from "../../src/jwt/nkey.js";
+import { isPublicKey } from "../../src/jwt/index.js";
 import { accountJwt, createAccount, createOperator, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
 import type { TestServer } from "../helpers/server.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { basename, dirname, join } from "node:path";
-import { peekClaims } from "../../src/jwt/decode.js";
+import { peekClaims } from "../../src/jwt/index.js";
 import { accountJwt, createAccount, makeOperator, nowSec } from "../helpers/fixtures.js";
 import { freePort, spawnCli, tempDir, writeFile, type Proc } from "../helpers/processes.js";
 import { filesBelow, httpCall, durablyPending, portOf, prng } from "../helpers/reliability.js";

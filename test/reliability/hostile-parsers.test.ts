@@ -12,8 +12,7 @@ import { ConfParseError, MAX_NESTING, parseConf } from "../../src/config/parser.
 import { applyFlags, FlagError, parseFlags } from "../../src/config/flags.js";
 import { defaultConfig } from "../../src/config/types.js";
 import { isAccountServerError } from "../../src/errors.js";
-import { decodeAccountJwt, decodeJwt, decodeOperatorJwt, extractJwt, peekClaims } from "../../src/jwt/decode.js";
-import { Trust } from "../../src/jwt/trust.js";
+import { decodeAccountJwt, decodeJwt, decodeOperatorJwt, extractJwt, peekClaims, Trust } from "../../src/jwt/index.js";
 import { silentLogger } from "../../src/log.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import { accountJwt, createAccount, createOperator, createUser, makeOperator, newJti, nowSec, signJwt } from "../helpers/fixtures.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { peekClaims } from "../../src/jwt/decode.js";
+import { peekClaims } from "../../src/jwt/index.js";
 import { ERROR_TABLE } from "../../src/errors.js";
 import { accountJwt, createAccount, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodePublicKey } from "../../src/jwt/nkey.js";
+import { encodePublicKey } from "../../src/jwt/index.js";
 import { createLogger } from "../../src/log.js";
 import { DirStore } from "../../src/store/dir.js";
 import { tempDir } from "../helpers/processes.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodePublicKey } from "../../src/jwt/nkey.js";
+import { encodePublicKey } from "../../src/jwt/index.js";
 import { createLogger } from "../../src/log.js";
 import { defaultConfig } from "../../src/config/types.js";
 import { DirStore } from "../../src/store/dir.js";
