@@ -4,30 +4,29 @@
  */
 import { KeyedQueue } from "./keyed-queue.js";
 import { AccountServerError } from "./errors.js";
-import { type AccountClaims, decodeAccountJwt, type DecodedJwt, decodeJwt, isPublicKey, peekClaims, type Trust, validateAccountClaims } from "./jwt/index.js";
+import {
+  type AccountClaims,
+  decodeAccountJwt,
+  type DecodedJwt,
+  decodeJwt,
+  isPublicKey,
+  peekClaims,
+  type Trust,
+  validateAccountClaims,
+} from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import {
+  type AccountChange,
+  type ChangeSource,
   contentEtag,
-  makeEntry,
-  StoreConflictError,
-  StoreUnavailableError,
   type ExternalChange,
   type HistorySource,
   type JwtStore,
+  makeEntry,
+  StoreConflictError,
   type StoredJwt,
-} from "./store/types.js";
-
-/** Where a change came from; used in logs, metrics and to pick the rules that apply. */
-export type ChangeSource =
-  | "http"
-  | "nats"
-  | "file"
-  | "sync"
-  | "primary"
-  | "lookup"
-  | "expiry"
-  /** Made by another instance sharing the store; that instance announces it. */
-  | "cluster";
+  StoreUnavailableError,
+} from "./store/index.js";
 
 /**
  * Sources that copy JWTs from peers rather than from someone deliberately pushing them: they never
@@ -35,24 +34,7 @@ export type ChangeSource =
  */
 const SYNC_SOURCES: ReadonlySet<ChangeSource> = new Set(["sync", "primary", "lookup"]);
 
-export interface AccountChange {
-  readonly key: string;
-  /** The new JWT, or undefined when it was removed. */
-  readonly entry: StoredJwt | undefined;
-  readonly previous: StoredJwt | undefined;
-  readonly source: ChangeSource;
-  /** `jti` of the new JWT ("" when removed). */
-  readonly jti: string;
-  /** The account was deleted (tombstoned), not merely forgotten (expiry, file removed). */
-  readonly deleted?: boolean;
-  /** The operator-signed delete request behind a deletion. */
-  readonly deleteClaim?: string;
-  /**
-   * The JWT arrived on a subject every nats-server and account server receives (per-account
-   * update subjects): announcing it again would only echo between account servers.
-   */
-  readonly broadcast?: boolean;
-}
+export type { AccountChange, ChangeSource };
 
 export interface DeleteResult {
   /** Issuer (operator key) of the request. */

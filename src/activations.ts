@@ -5,10 +5,17 @@
 import { KeyedQueue } from "./keyed-queue.js";
 import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
-import { activationHash, decodeAccountJwt, decodeActivationJwt, type DecodedJwt, isPublicKey, peekClaims, validateActivationClaims } from "./jwt/index.js";
+import {
+  activationHash,
+  decodeAccountJwt,
+  decodeActivationJwt,
+  type DecodedJwt,
+  isPublicKey,
+  peekClaims,
+  validateActivationClaims,
+} from "./jwt/index.js";
 import type { Logger } from "./log.js";
-import type { ActivationStore } from "./store/activations.js";
-import { contentEtag, type StoredJwt } from "./store/types.js";
+import { type ActivationStore, contentEtag, type StoredJwt } from "./store/index.js";
 
 export interface ActivationChange {
   readonly hash: string;

@@ -8,7 +8,8 @@ import { ConfigError, loadConfigFile } from "./config/schema.js";
 import { ConfParseError } from "./config/parser.js";
 import { defaultConfig, type Config } from "./config/types.js";
 import { createLogger, type Logger } from "./log.js";
-import { AccountServer, StartupError } from "./server.js";
+import { StartupError } from "./errors.js";
+import { AccountServer } from "./server.js";
 import { VERSION } from "./version.js";
 import { migrate, parseStoreSpec } from "./migrate.js";
 

@@ -194,3 +194,8 @@ export class AccountServerError extends Error {
 export function isAccountServerError(e: unknown): e is AccountServerError {
   return e instanceof AccountServerError;
 }
+
+/** A problem that prevents the server from starting; the CLI prints it and exits 1. */
+export class StartupError extends Error {
+  override readonly name = "StartupError";
+}

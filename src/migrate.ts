@@ -4,9 +4,7 @@
  */
 import type { NatsConfig } from "./config/types.js";
 import type { Logger } from "./log.js";
-import { DirStore } from "./store/dir.js";
-import { KvStore } from "./store/kv.js";
-import { xorInto, type JwtStore } from "./store/types.js";
+import { DirStore, type JwtStore, KvStore, xorInto } from "./store/index.js";
 
 export type StoreSpec =
   | { readonly kind: "dir"; readonly dir: string; readonly shard: boolean }

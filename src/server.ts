@@ -10,7 +10,7 @@ import type { Server } from "node:http";
 import { AccountRegistry } from "./accounts.js";
 import { ActivationRegistry } from "./activations.js";
 import { stateDirOf, type Config } from "./config/types.js";
-import { isAccountServerError } from "./errors.js";
+import { isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
 import { decodeAccountJwt, decodeOperatorJwt, extractJwt, Trust } from "./jwt/index.js";
@@ -20,22 +20,17 @@ import { Notifier } from "./nats/notifier.js";
 import { Outbox, OUTBOX_FILE } from "./nats/outbox.js";
 import { Responder } from "./nats/responder.js";
 import { PackSync } from "./nats/sync.js";
-import { createActivationStore } from "./store/activations.js";
-import { DirStore } from "./store/dir.js";
-import { MemoryStore } from "./store/memory.js";
-import { KvStore } from "./store/kv.js";
-import { HistoryLog } from "./store/history.js";
-import type { HistorySource } from "./store/types.js";
-import { ExpirySweeper } from "./store/expiry.js";
-import { nscOperatorJwtPath, NscStore } from "./store/nsc.js";
+import { ExpirySweeper } from "./expiry.js";
 import { Replica } from "./replica.js";
-import type { JwtStore } from "./store/types.js";
+import {
+  createActivationStore,
+  createHistory,
+  createStore,
+  HistoryLog,
+  nscOperatorJwtPath,
+  type JwtStore,
+} from "./store/index.js";
 import { VERSION } from "./version.js";
-
-/** A problem that prevents the server from starting; the CLI prints it and exits 1. */
-export class StartupError extends Error {
-  override readonly name = "StartupError";
-}
 
 export interface ServerOptions {
   readonly config: Config;
@@ -169,47 +164,6 @@ async function openOutbox(config: Config, store: JwtStore, link: NatsLink | unde
   return outbox;
 }
 
-function createStore(config: Config, log: Logger): JwtStore {
-  const s = config.store;
-  // An explicit type must have what it needs; without one the settings present decide.
-  if (s.type === "dir" && s.dir === undefined) throw new StartupError("store type dir needs store.dir (or -dir)");
-  if (s.type === "nsc" && s.nsc === undefined) throw new StartupError("store type nsc needs store.nsc (or -nsc)");
-  if (s.type === "memory") return new MemoryStore();
-  if (s.type === "kv") {
-    const servers = s.servers ?? config.nats.servers;
-    if (servers.length === 0) throw new StartupError("store type kv needs store.servers or nats.servers");
-    return new KvStore({
-      bucket: s.bucket,
-      replicas: s.replicas,
-      history: s.history,
-      nats: {
-        ...config.nats,
-        servers,
-        ...(s.userCredentials !== undefined ? { userCredentials: s.userCredentials } : {}),
-      },
-      log,
-    });
-  }
-  if (s.nsc !== undefined && s.type !== "dir") {
-    if (s.dir !== undefined) log.warn(`store.dir ${s.dir} is ignored: serving the nsc folder ${s.nsc}`);
-    return new NscStore({ folder: s.nsc, log });
-  }
-  if (s.dir === undefined) return new MemoryStore();
-  return new DirStore({ dir: s.dir, shard: s.shard, readonly: s.readonly, log });
-}
-
-/** The bucket keeps versions itself; other stores get a bounded log in the state directory. */
-function historyOf(config: Config, store: JwtStore, log: Logger, now: () => number): HistorySource {
-  if (store instanceof KvStore) return store;
-  const stateDir = stateDirOf(config.store);
-  return new HistoryLog({
-    ...(stateDir !== undefined && store.writable ? { dir: join(stateDir, "history") } : {}),
-    limit: config.store.history,
-    now,
-    log,
-  });
-}
-
 export class AccountServer {
   private stopped = false;
   private reloads = 0;
@@ -295,7 +249,7 @@ export class AccountServer {
       if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`);
       else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
     });
-    const history = historyOf(config, store, log, now);
+    const history = createHistory(config, store, log, now);
     registry.setHistory(history);
     if (history instanceof HistoryLog) {
       await history.open();

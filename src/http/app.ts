@@ -15,7 +15,7 @@ import { activationRoutes } from "./activations.js";
 import { decodedView } from "./decoded.js";
 import { HELP_TEXT } from "./help.js";
 import { historyRoutes } from "./history.js";
-import type { HistorySource } from "../store/types.js";
+import type { HistorySource } from "../store/index.js";
 import { packRoute } from "./pack.js";
 import { send, sendError, sendText } from "./respond.js";
 import { Router, type Route } from "./router.js";

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AccountServerError } from "../errors.js";
 import { peekClaims } from "../jwt/index.js";
-import { contentId, sha256, type HistoryEntry, type HistorySource } from "../store/types.js";
+import { contentId, type HistoryEntry, type HistorySource, sha256 } from "../store/index.js";
 import { send } from "./respond.js";
 import type { RequestContext } from "./router.js";
 

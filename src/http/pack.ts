@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { AccountServerError } from "../errors.js";
 import { goQuote, peekClaims } from "../jwt/index.js";
-import type { JwtStore, StoredJwt } from "../store/types.js";
+import type { JwtStore, StoredJwt } from "../store/index.js";
 import type { RequestContext } from "./router.js";
 
 export interface PackRouteOptions {

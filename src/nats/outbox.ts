@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
-import { writeFileDurable } from "../store/durable.js";
+import { writeFileDurable } from "../store/index.js";
 
 /** Name of the outbox file inside the state directory. */
 export const OUTBOX_FILE = "notify-outbox.json";

@@ -5,7 +5,7 @@
 import { createInbox, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
 import { isAccountServerError } from "../errors.js";
-import { contentId, sha256 } from "../store/types.js";
+import { contentId, sha256 } from "../store/index.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";

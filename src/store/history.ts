@@ -4,7 +4,7 @@
  */
 import { mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import type { AccountChange } from "../accounts.js";
+import type { AccountChange } from "./types.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";

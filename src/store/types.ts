@@ -185,3 +185,34 @@ export class EntryIndex {
     return Buffer.from(this.xor);
   }
 }
+
+/** Where a change came from; used in logs, metrics and to pick the rules that apply. */
+export type ChangeSource =
+  | "http"
+  | "nats"
+  | "file"
+  | "sync"
+  | "primary"
+  | "lookup"
+  | "expiry"
+  /** Made by another instance sharing the store; that instance announces it. */
+  | "cluster";
+
+export interface AccountChange {
+  readonly key: string;
+  /** The new JWT, or undefined when it was removed. */
+  readonly entry: StoredJwt | undefined;
+  readonly previous: StoredJwt | undefined;
+  readonly source: ChangeSource;
+  /** `jti` of the new JWT ("" when removed). */
+  readonly jti: string;
+  /** The account was deleted (tombstoned), not merely forgotten (expiry, file removed). */
+  readonly deleted?: boolean;
+  /** The operator-signed delete request behind a deletion. */
+  readonly deleteClaim?: string;
+  /**
+   * The JWT arrived on a subject every nats-server and account server receives (per-account
+   * update subjects): announcing it again would only echo between account servers.
+   */
+  readonly broadcast?: boolean;
+}

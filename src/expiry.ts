@@ -2,10 +2,10 @@
  * Expiry sweeper: removes account JWTs whose `exp` has passed, using an expiry-ordered index kept
  * current from the registry's change feed, so a sweep looks only at what is due.
  */
-import type { AccountChange, AccountRegistry } from "../accounts.js";
-import { peekClaims } from "../jwt/index.js";
-import type { Logger } from "../log.js";
-import type { StoredJwt } from "./types.js";
+import type { AccountChange, AccountRegistry } from "./accounts.js";
+import { peekClaims } from "./jwt/index.js";
+import type { Logger } from "./log.js";
+import type { StoredJwt } from "./store/index.js";
 
 /** Sweep period when `store.cleanupinterval` is 0 (the legacy default). */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
