@@ -2,16 +2,17 @@
  * Directory store: `<dir>/<KEY>.jwt`, or `<dir>/<last 2 chars>/<KEY>.jwt` when sharded, the layout
  * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
  */
-import { readFileSync, watch as fsWatch, type FSWatcher } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
+import { DirWatcher, statSignature } from "./dir-watch.js";
 import { fsyncDir, tempNameFor, writeFileDurable } from "./durable.js";
 import { isJournalFile, Journal, type JournalOp } from "./journal.js";
+import { IndexedStore } from "./indexed.js";
 import {
-  EntryIndex,
   makeEntry,
   type ExternalChange,
   type JwtStore,
@@ -57,27 +58,19 @@ const PLAIN_KEY_RE = /^[A-Z2-7]+$/;
 const READ_UTF8 = { encoding: "utf8", flag: "r" } as const;
 const FILE_MODE = 0o640;
 const DIR_MODE = 0o750;
-/** How long file events are coalesced before the file is read (editors write in bursts). */
-const SETTLE_MS = 25;
-
 function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined {
   if (!name.endsWith(suffix)) return undefined;
   const key = name.slice(0, -suffix.length);
   return isPublicKey(key, "account") ? key : undefined;
 }
 
-export class DirStore implements JwtStore {
+export class DirStore extends IndexedStore implements JwtStore {
   readonly kind = "dir";
   readonly writable: boolean;
-  private readonly index = new EntryIndex();
-  private readonly deleted = new Set<string>();
   private readonly log: Logger;
   private readonly knownDirs = new Set<string>();
-  private readonly watchers = new Map<string, FSWatcher>();
-  private readonly pendingFiles = new Map<string, NodeJS.Timeout>();
-  /** stat signature of each indexed file, to tell real edits from touch-only events. */
-  private readonly sigs = new Map<string, string>();
-  private onExternal: ((c: ExternalChange) => void) | undefined;
+  /** Read-only stores only: reports edits made by whoever maintains the directory. */
+  private readonly watcher: DirWatcher | undefined;
   private closed = false;
   /** Keys found by open() whose file is not read yet (background loading of a large store). */
   private readonly unloaded = new Set<string>();
@@ -102,12 +95,24 @@ export class DirStore implements JwtStore {
   private readonly root: string;
 
   constructor(opts: DirStoreOptions) {
+    super();
     this.opts = opts;
     this.writable = !opts.readonly;
     this.log = opts.log ?? silentLogger;
     const root = join(opts.dir);
     this.root = root === "." ? "" : root.endsWith(sep) ? root : root + sep;
     this.journal = opts.readonly ? undefined : new Journal(opts.dir, this.log);
+    this.watcher = opts.readonly
+      ? new DirWatcher({
+          dir: opts.dir,
+          shard: opts.shard,
+          log: this.log,
+          pathOf: (key) => this.pathOf(key),
+          keyOfFile: (name) => keyOfFile(name),
+          served: (key) => this.index.get(key),
+          entries: () => this.index.entries(),
+        })
+      : undefined;
   }
 
   /** See StoreJournal: writable directory stores journal their changes. */
@@ -170,7 +175,7 @@ export class DirStore implements JwtStore {
         files.slice(i, i + BATCH).map(async (key) => {
           const path = this.pathOf(key);
           const [jwt, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
-          this.sigs.set(key, `${st.mtimeMs}:${st.size}`);
+          this.watcher?.remember(key, statSignature(st));
           this.index.set(makeEntry(key, jwt));
         }),
       );
@@ -303,28 +308,27 @@ export class DirStore implements JwtStore {
     return undefined;
   }
 
-  get(key: string): StoredJwt | undefined {
+  override get(key: string): StoredJwt | undefined {
     const e = this.index.get(key);
     if (e !== undefined || this.unloaded.size === 0 || !this.unloaded.has(key)) return e;
     return this.loadNow(key);
   }
 
-  entries(): IterableIterator<StoredJwt> {
+  override entries(): IterableIterator<StoredJwt> {
     this.loadAll();
     return this.index.entries();
   }
 
-  get size(): number {
+  override get size(): number {
     return this.index.size + this.unloaded.size;
   }
 
-  hash(): Buffer {
+  override hash(): Buffer {
     this.loadAll();
     return this.index.hash();
   }
 
   async put(key: string, jwt: string): Promise<StoredJwt> {
-    const entry = makeEntry(key, jwt);
     if (this.journal) {
       const file = this.pathOf(key);
       const dir = await this.dirFor(file);
@@ -352,10 +356,8 @@ export class DirStore implements JwtStore {
         dropTemp,
       );
     }
-    this.deleted.delete(key);
     this.unloaded.delete(key);
-    this.index.set(entry);
-    return entry;
+    return this.setEntry(key, jwt);
   }
 
   async tombstone(key: string): Promise<void> {
@@ -374,14 +376,9 @@ export class DirStore implements JwtStore {
         this.dirtyDirs.add(dir);
       });
     }
-    this.sigs.delete(key);
+    this.watcher?.forget(key);
     this.unloaded.delete(key);
-    this.index.delete(key);
-    this.deleted.add(key);
-  }
-
-  isDeleted(key: string): boolean {
-    return this.deleted.has(key);
+    this.forget(key, true);
   }
 
   /** Forget a JWT (and remove its file on a writable store). */
@@ -395,9 +392,9 @@ export class DirStore implements JwtStore {
         this.dirtyDirs.add(dirname(file));
       });
     }
-    this.sigs.delete(key);
+    this.watcher?.forget(key);
     this.unloaded.delete(key);
-    this.index.delete(key);
+    this.forget(key, false);
   }
 
   /** The directory of `file`, created when new (its entry in the store root is synced at the checkpoint). */
@@ -526,93 +523,7 @@ export class DirStore implements JwtStore {
 
   watch(onChange: (change: ExternalChange) => void): void {
     // Only a directory maintained by someone else changes behind our back.
-    if (this.writable) return;
-    this.onExternal = onChange;
-    for (const d of this.knownDirs) this.watchDir(d);
-  }
-
-  private watchDir(dir: string): void {
-    if (this.closed || this.watchers.has(dir)) return;
-    try {
-      const w = fsWatch(dir, { persistent: false }, (_event, name) => this.onFsEvent(dir, name));
-      w.on("error", (err) => this.log.error(`watching ${dir} failed: ${err.message}`));
-      this.watchers.set(dir, w);
-    } catch (err) {
-      this.log.error(`cannot watch ${dir}: ${(err as Error).message}`);
-    }
-  }
-
-  private onFsEvent(dir: string, name: string | Buffer | null): void {
-    if (name === null) {
-      void this.rescanDir(dir);
-      return;
-    }
-    const file = name.toString();
-    if (this.opts.shard && dir === this.opts.dir && file.length === 2) {
-      const sub = join(dir, file);
-      this.knownDirs.add(sub);
-      this.watchDir(sub);
-      void this.rescanDir(sub);
-      return;
-    }
-    const key = keyOfFile(file);
-    if (!key || this.pathOf(key) !== join(dir, file)) return;
-    const t = this.pendingFiles.get(key);
-    if (t) clearTimeout(t);
-    this.pendingFiles.set(
-      key,
-      setTimeout(() => {
-        this.pendingFiles.delete(key);
-        void this.checkFile(key, true);
-      }, SETTLE_MS),
-    );
-  }
-
-  private async rescanDir(dir: string): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
-    const seen = new Set<string>();
-    for (const n of names) {
-      const key = keyOfFile(n);
-      if (key && this.pathOf(key) === join(dir, n)) {
-        seen.add(key);
-        await this.checkFile(key);
-      }
-    }
-    for (const e of [...this.index.entries()]) {
-      if (dirname(this.pathOf(e.key)) === dir && !seen.has(e.key)) await this.checkFile(e.key);
-    }
-  }
-
-  /**
-   * Compare one file with the index and report a difference. `force`: an event named the file;
-   * the mtime-and-size signature only spares rescans, since an edit of equal size within one
-   * timestamp tick keeps both.
-   */
-  private async checkFile(key: string, force = false): Promise<void> {
-    if (this.closed || !this.onExternal) return;
-    const path = this.pathOf(key);
-    let jwt: string | undefined;
-    try {
-      const st = await stat(path);
-      const sig = `${st.mtimeMs}:${st.size}`;
-      if (!force && this.sigs.get(key) === sig && this.index.get(key)) return;
-      jwt = await readFile(path, "utf8");
-      this.sigs.set(key, sig);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-        this.log.error(`reading ${path} failed: ${(e as Error).message}`);
-        return;
-      }
-      this.sigs.delete(key);
-    }
-    const current = this.index.get(key);
-    if (jwt === undefined ? !current : current?.jwt === jwt) return;
-    this.onExternal({ key, jwt });
+    this.watcher?.start(this.knownDirs, onChange);
   }
 
   async close(): Promise<void> {
@@ -623,10 +534,7 @@ export class DirStore implements JwtStore {
       await this.journal.close();
     }
     this.closed = true;
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
-    for (const t of this.pendingFiles.values()) clearTimeout(t);
-    this.pendingFiles.clear();
+    this.watcher?.close();
   }
 }
 
