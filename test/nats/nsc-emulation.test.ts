@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { goAccountJwt as accountJwt, createAccount, makeOperator, nowSec, userCreds } from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, type NatsServer } from "../helpers/processes.js";
 import type { TestServer } from "../helpers/server.js";
-import { collect, connectCreds, get, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
+import { collect, connectCreds, get, nscMultiRequest, nscPrune, nscPull, nscPush, resolverConf, resolverFile, startPeer, until } from "./kit.js";
 
 describe("nsc over NATS against our server and a full + cache nats-server cluster", () => {
   const op = makeOperator();
@@ -92,7 +92,17 @@ describe("nsc over NATS against our server and a full + cache nats-server cluste
     assert.equal(r.del?.ok.length, 3);
     assert.equal((await get(t, b.getPublicKey())).status, 404);
     await until("the full server to rename B", () => resolverFile(fullDir, b.getPublicKey(), ".jwt.deleted") !== undefined);
-    // A second prune finds nothing left to delete.
+    // A second prune finds nothing left to delete (once every server has applied the first: on
+    // a loaded machine the cache server can still list them for a moment).
+    const sys = await connectCreds(cache.url, userCreds(op.sys).creds, { reconnect: false });
+    try {
+      await until("no server to list a deleted account", async () => {
+        const list = await nscMultiRequest(sys, "$SYS.REQ.CLAIMS.LIST", undefined);
+        return list.ok.length === 3 && list.data.every((d) => (d as string[]).every((k) => local.has(k)));
+      });
+    } finally {
+      await sys.close();
+    }
     const again = await nscPrune(cache.url, op, local, op.operator);
     assert.deepEqual(again.errors, []);
     assert.deepEqual(again.deleted, []);

@@ -66,7 +66,7 @@ describe("nats sync - our server and a full-mode nats-server converge", () => {
     await until("us to hold A2", async () => (await get(t, k2)).body === a2v1);
     await until("the nats-server to hold A1", () => resolverFile(jwtDir, k1) === a1v1);
     // The system account preloaded into the nats-server came over too, then the stores agree.
-    assert.equal(t.server.registry.store.get(op.sys.getPublicKey())?.jwt, op.sysJwt);
+    await until("us to hold the system account", () => t.server.registry.store.get(op.sys.getPublicKey())?.jwt === op.sysJwt);
     await until("the stores to agree", async () => (await t.server.packSync!.syncOnce()).outcome === "in-sync");
   });
 
