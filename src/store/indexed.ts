@@ -42,3 +42,21 @@ export class IndexedStore {
     if (tombstone) this.deleted.add(key);
   }
 }
+
+/**
+ * A store whose writes change only what is served: the memory store, and the nsc folder (which
+ * belongs to nsc, so nothing is written back).
+ */
+export class ServedOnlyStore extends IndexedStore {
+  async put(key: string, jwt: string): Promise<StoredJwt> {
+    return this.setEntry(key, jwt);
+  }
+
+  async remove(key: string): Promise<void> {
+    this.forget(key, false);
+  }
+
+  async tombstone(key: string): Promise<void> {
+    this.forget(key, true);
+  }
+}

@@ -8,8 +8,8 @@ import { basename, dirname, join } from "node:path";
 import { extractJwt, isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { IndexedStore } from "./indexed.js";
-import type { ExternalChange, JwtStore, StoredJwt } from "./types.js";
+import { ServedOnlyStore } from "./indexed.js";
+import type { ExternalChange, JwtStore } from "./types.js";
 
 export interface NscStoreOptions {
   /** The operator folder, e.g. `~/.local/share/nats/nsc/stores/<Operator>`. */
@@ -51,7 +51,7 @@ type ReadResult =
   | { readonly kind: "ok"; readonly file: AccountFile }
   | { readonly kind: "unchanged" | "missing" | "invalid" };
 
-export class NscStore extends IndexedStore implements JwtStore {
+export class NscStore extends ServedOnlyStore implements JwtStore {
   readonly kind = "nsc";
   readonly writable = false;
   private readonly folder: string;
@@ -173,19 +173,6 @@ export class NscStore extends IndexedStore implements JwtStore {
       }
     }
     return best?.file;
-  }
-
-  /** Only updates the served view: the folder belongs to nsc. */
-  async put(key: string, jwt: string): Promise<StoredJwt> {
-    return this.setEntry(key, jwt);
-  }
-
-  async remove(key: string): Promise<void> {
-    this.forget(key, false);
-  }
-
-  async tombstone(key: string): Promise<void> {
-    this.forget(key, true);
   }
 
   watch(onChange: (change: ExternalChange) => void): void {
