@@ -3,10 +3,10 @@
  * small state file so that changes made while NATS is away are announced even after a restart.
  */
 import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
-import { writeFileDurable } from "../store/index.js";
+import { DIR_MODE, isTempNameOf, writeFileDurable } from "../durable.js";
 
 /** Name of the outbox file inside the state directory. */
 export const OUTBOX_FILE = "notify-outbox.json";
@@ -57,10 +57,9 @@ export class Outbox {
   async open(): Promise<boolean> {
     if (this.file === undefined) return true;
     const dir = dirname(this.file);
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    const tmpPrefix = `.${basename(this.file)}.`;
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
     for (const name of await readdir(dir)) {
-      if (name.startsWith(tmpPrefix) && name.endsWith(".tmp")) await unlink(join(dir, name)).catch(() => {});
+      if (isTempNameOf(this.file, name)) await unlink(join(dir, name)).catch(() => {});
     }
     let text: string;
     try {

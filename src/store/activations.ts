@@ -7,14 +7,12 @@ import { dirname, join } from "node:path";
 import { stateDirOf, type StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { fsyncDir, writeFileDurable } from "./durable.js";
+import { DIR_MODE, fsyncDir, isTempName, writeFileDurable } from "../durable.js";
 import { EntryIndex, makeEntry, type JwtStore, type StoredJwt } from "./types.js";
 
 /** Our activation hash ids: unpadded base32 of a SHA-256 (52 characters). */
 export const ACTIVATION_HASH_RE = /^[A-Z2-7]{52}$/;
 const FILE_RE = /^([A-Z2-7]{52})\.jwt$/;
-const TEMP_RE = /^\..+\.tmp$/;
-const DIR_MODE = 0o750;
 
 export interface ActivationStore {
   /** "memory" or "dir", for logs and health. */
@@ -96,7 +94,7 @@ export class DirActivationStore implements ActivationStore {
     }
     this.dirReady = true;
     for (const name of names) {
-      if (TEMP_RE.test(name)) {
+      if (isTempName(name)) {
         if (this.writable) await unlink(join(this.dir, name)).catch(() => {});
         continue;
       }

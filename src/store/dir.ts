@@ -9,7 +9,7 @@ import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { DirWatcher, statSignature } from "./dir-watch.js";
-import { fsyncDir, tempNameFor, writeFileDurable } from "./durable.js";
+import { DIR_MODE, FILE_MODE, fsyncDir, isTempName, tempNameFor, writeFileDurable } from "../durable.js";
 import { isJournalFile, Journal, type JournalOp } from "./journal.js";
 import { IndexedStore } from "./indexed.js";
 import {
@@ -52,12 +52,9 @@ const CHECKPOINT_PARALLEL = 32;
 
 const JWT_SUFFIX = ".jwt";
 const TOMBSTONE_SUFFIX = ".jwt.deleted";
-const TEMP_RE = /^\..+\.tmp$/;
 const PLAIN_KEY_RE = /^[A-Z2-7]+$/;
 /** A constant options object: readFileSync spends a third of its time copying a string option. */
 const READ_UTF8 = { encoding: "utf8", flag: "r" } as const;
-const FILE_MODE = 0o640;
-const DIR_MODE = 0o750;
 function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined {
   if (!name.endsWith(suffix)) return undefined;
   const key = name.slice(0, -suffix.length);
@@ -287,7 +284,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   private consider(dir: string, name: string, isFile: boolean, out: string[], shard: string | undefined): Promise<void> | undefined {
     if (!isFile) return undefined;
     if (shard === undefined && isJournalFile(name)) return undefined;
-    if (name.charCodeAt(0) === 46 /* "." */ && TEMP_RE.test(name)) {
+    if (isTempName(name)) {
       // Leftover of a write interrupted by a crash: never part of the store.
       if (!this.writable) return undefined;
       return unlink(join(dir, name)).then(

@@ -8,7 +8,7 @@ import type { AccountChange } from "./types.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { fsyncDir } from "./durable.js";
+import { DIR_MODE, FILE_MODE, fsyncDir } from "../durable.js";
 import type { HistoryEntry, HistorySource } from "./types.js";
 
 export interface HistoryLogOptions {
@@ -93,7 +93,7 @@ export class HistoryLog implements HistorySource {
       this.loaded = true;
       return;
     }
-    await mkdir(dir, { recursive: true, mode: 0o750 });
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
     const names = await readdir(dir);
     const segs = names
       .map((n) => SEGMENT_RE.exec(n)?.[1])
@@ -284,7 +284,7 @@ export class HistoryLog implements HistorySource {
   private async handle(): Promise<FileHandle> {
     if (this.fh) return this.fh;
     const fresh = this.segments.get(this.current)!.size === 0;
-    this.fh = await open(this.segmentFile(this.current), "a", 0o640);
+    this.fh = await open(this.segmentFile(this.current), "a", FILE_MODE);
     if (fresh) await fsyncDir(this.opts.dir!);
     return this.fh;
   }

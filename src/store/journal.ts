@@ -6,7 +6,7 @@ import { open, readdir, readFile, unlink, type FileHandle } from "node:fs/promis
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../log.js";
-import { fsyncDir } from "./durable.js";
+import { FILE_MODE, fsyncDir } from "../durable.js";
 
 /** One change of the directory store, as the journal records it. */
 export type JournalOp =
@@ -155,7 +155,7 @@ export class Journal {
   private async handle(gen: number): Promise<FileHandle> {
     if (this.fh && this.fhGen === gen) return this.fh;
     await this.closeHandle();
-    const fh = await open(this.path(gen), "a", 0o640);
+    const fh = await open(this.path(gen), "a", FILE_MODE);
     if (!this.files.includes(gen)) {
       this.files.push(gen);
       await fsyncDir(this.dir);

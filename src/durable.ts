@@ -5,7 +5,9 @@
 import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
-const FILE_MODE = 0o640;
+/** Modes of everything the server writes: group-readable, never world-readable. */
+export const FILE_MODE = 0o640;
+export const DIR_MODE = 0o750;
 
 /** fsync a directory, so a rename, creation or unlink in it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -25,6 +27,16 @@ let tempSeq = 0;
  */
 export function tempNameFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.${process.pid.toString(36)}-${(++tempSeq).toString(36)}.tmp`);
+}
+
+/** A name tempNameFor gives (a write interrupted by a crash leaves one behind). */
+export function isTempName(name: string): boolean {
+  return name.charCodeAt(0) === 46 /* "." */ && name.endsWith(".tmp");
+}
+
+/** A name tempNameFor gives for `file`. */
+export function isTempNameOf(file: string, name: string): boolean {
+  return name.startsWith(`.${basename(file)}.`) && name.endsWith(".tmp");
 }
 
 /** Write `data` to `file` so that a crash leaves either the old or the new content, never a mix. */
