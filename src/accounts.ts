@@ -184,14 +184,7 @@ export class AccountRegistry {
 
   /** Every check of a POST, in the legacy order, up to (not including) ordering. */
   check(jwt: string, key?: string): DecodedJwt<AccountClaims> {
-    const d = decodeAccountJwt(jwt);
-    if (key !== undefined && key !== d.sub) {
-      throw new AccountServerError("KEY_MISMATCH", { reason: `${key} vs ${d.sub}` });
-    }
-    if (!isPublicKey(d.iss, "account") && !isPublicKey(d.iss, "operator")) {
-      throw new AccountServerError("BAD_ISSUER", { reason: d.iss });
-    }
-    if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_SUBJECT", { reason: d.sub });
+    const d = this.checkAddressing(jwt, key);
     if (!isPublicKey(d.iss, "operator")) {
       throw new AccountServerError(d.iss === d.sub ? "SIGNING_NOT_ENABLED" : "ISSUER_NOT_OPERATOR", {
         reason: `issuer ${d.iss}`,
@@ -208,6 +201,22 @@ export class AccountRegistry {
         reason: issues.map((i) => i.description).join("; "),
       });
     }
+    return d;
+  }
+
+  /**
+   * The checks of a POST before any trust decision (legacy rows 1–5): decodes, the addressed key
+   * is the subject, issuer and subject are keys of the right kinds. The signing branch starts here.
+   */
+  checkAddressing(jwt: string, key?: string): DecodedJwt<AccountClaims> {
+    const d = decodeAccountJwt(jwt);
+    if (key !== undefined && key !== d.sub) {
+      throw new AccountServerError("KEY_MISMATCH", { reason: `${key} vs ${d.sub}` });
+    }
+    if (!isPublicKey(d.iss, "account") && !isPublicKey(d.iss, "operator")) {
+      throw new AccountServerError("BAD_ISSUER", { reason: d.iss });
+    }
+    if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_SUBJECT", { reason: d.sub });
     return d;
   }
 

@@ -28,6 +28,13 @@ export type ErrorCode =
   | "BODY_TOO_LARGE"
   | "BAD_REQUEST"
   | "BAD_MAX"
+  // signing-service branch (legacy §2.5 step 6)
+  | "SIGN_BAD_PAIR"
+  | "SIGN_NOT_TRUSTED"
+  | "SIGN_NATS_UNAVAILABLE"
+  | "SIGN_TIMEOUT"
+  | "SIGN_FAILED"
+  | "SIGN_REFUSED"
   // activation tokens
   | "BAD_ACTIVATION"
   | "BAD_ACTIVATION_ISSUER"
@@ -115,6 +122,26 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   BAD_REQUEST: { status: 400, phrase: "bad request", style: "text" },
   /** The phrase is replaced by one naming the value (legacy pack endpoint wording). */
   BAD_MAX: { status: 400, phrase: "bad max parameter", style: "text" },
+  SIGN_BAD_PAIR: { status: 400, phrase: "bad JWT Issuer/Subject pair in request", style: "text" },
+  SIGN_NOT_TRUSTED: { status: 400, phrase: "bad JWT issuer is not trusted", style: "text" },
+  SIGN_NATS_UNAVAILABLE: {
+    status: 500,
+    phrase: "Failure during signature request. nats-server unavailable.",
+    style: "http-error",
+  },
+  SIGN_TIMEOUT: {
+    status: 500,
+    phrase: "Failure during signature request. signing service unavailable.",
+    style: "http-error",
+  },
+  /** The phrase is followed by the NATS error text. */
+  SIGN_FAILED: {
+    status: 500,
+    phrase: "Failure during signature request. Try again at a later time. Error: ",
+    style: "http-error",
+  },
+  /** The phrase is replaced by the signing service's own reason (an error reply, see src/nats/sign-request.ts). */
+  SIGN_REFUSED: { status: 400, phrase: "the signing service refused the request", style: "http-error" },
   BAD_ACTIVATION: { status: 400, phrase: "bad activation JWT in request", style: "text" },
   BAD_ACTIVATION_ISSUER: { status: 400, phrase: "bad activation JWT Issuer in request", style: "text" },
   BAD_ACTIVATION_SUBJECT: { status: 400, phrase: "bad activation JWT Subject in request", style: "text" },

@@ -21,6 +21,8 @@ import { Outbox, OUTBOX_FILE } from "./nats/outbox.js";
 import { Responder } from "./nats/responder.js";
 import { PackSync } from "./nats/sync.js";
 import { ExpirySweeper } from "./expiry.js";
+import { SignRequests } from "./nats/sign-request.js";
+import { isValidLiteralSubject } from "./jwt/subject.js";
 import { Replica } from "./replica.js";
 import {
   createActivationStore,
@@ -112,6 +114,10 @@ async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
  * Applied at start and on every reload. Also refuses combinations that cannot work.
  */
 function effectiveConfig(config: Config): Config {
+  const sign = config.signRequestSubject;
+  if (sign !== undefined && !isValidLiteralSubject(sign)) {
+    throw new StartupError(`signrequestsubject ${JSON.stringify(sign)} is not a valid NATS subject without wildcards`);
+  }
   const nsc = config.store.nsc;
   if (nsc !== undefined && config.primary !== undefined) {
     throw new StartupError(
@@ -162,6 +168,15 @@ async function openOutbox(config: Config, store: JwtStore, link: NatsLink | unde
   journal?.beforeCheckpoint(() => outbox.persist());
   if (outbox.size > 0) log.info(`${outbox.size} notification(s) from before the restart wait for NATS`);
   return outbox;
+}
+
+/** The signing-service branch when `signrequestsubject` is set. */
+function signRequests(config: Config, registry: AccountRegistry, link: NatsLink | undefined, log: Logger): SignRequests | undefined {
+  const subject = config.signRequestSubject;
+  if (subject === undefined) return undefined;
+  if (!link) log.warn("signrequestsubject is set but NATS is not configured: self-signed uploads will fail");
+  else log.info(`self-signed account JWTs are sent to the signing service on ${subject}`);
+  return new SignRequests({ registry, link, subject, timeoutMs: config.signRequestTimeout, log });
 }
 
 export class AccountServer {
@@ -312,6 +327,7 @@ export class AccountServer {
       link && config.nats.syncInterval > 0
         ? new PackSync({ registry, link, notifier, log, now, intervalMs: config.nats.syncInterval })
         : undefined;
+    const signing = signRequests(config, registry, link, log);
     // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
     await replica?.importAtStart();
 
@@ -335,6 +351,7 @@ export class AccountServer {
         maxReplicationPack: config.maxReplicationPack,
         ...(replica ? { forward: replica.forward.bind(replica) } : {}),
         ...(responder ? { lookup: (key: string) => responder.lookup(key) } : {}),
+        ...(signing ? { signing } : {}),
       });
       try {
         http = createListener(config.http, drain.wrap(app));

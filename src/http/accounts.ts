@@ -7,6 +7,7 @@ import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Notifier } from "../nats/notifier.js";
+import type { SignRequests } from "../nats/sign-request.js";
 import type { ForwardedAnswer } from "../replica.js";
 import { readBody, send } from "./respond.js";
 import { cacheControl, freshFor, serveStored } from "./serve-jwt.js";
@@ -23,6 +24,8 @@ export interface AccountRoutesOptions {
    * and stores a valid answer; resolves once done, whatever the outcome.
    */
   readonly lookup?: (key: string) => Promise<unknown>;
+  /** `signrequestsubject` is set: JWTs not signed by a trusted key go to the signing service. */
+  readonly signing?: SignRequests;
   /** Replica mode: uploads go to the primary and its answer is relayed (see src/replica.ts). */
   readonly forward?: (
     method: "POST" | "DELETE",
@@ -133,6 +136,12 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     }
     if (!registry.store.writable) throw new AccountServerError(registry.store.kind === "nsc" ? "READ_ONLY_NSC" : "READ_ONLY");
     const body = await readBody(req, opts.maxBodyBytes);
+    if (opts.signing) {
+      const r = await opts.signing.upload(body, key, "http");
+      if (r.status === 202) send(res, 202, { "Content-Type": "text/plain; charset=utf-8" }, r.text);
+      else send(res, 200, {});
+      return;
+    }
     await registry.accept(body, { source: "http", key });
     send(res, 200, {});
   }

@@ -31,6 +31,8 @@ export interface HttpAppOptions {
   readonly health: () => Record<string, unknown>;
   /** Replica mode: where uploads are forwarded (the primary). */
   readonly forward?: AccountRoutesOptions["forward"];
+  /** The signing-service branch of uploads (`signrequestsubject`). */
+  readonly signing?: AccountRoutesOptions["signing"];
   /** NATS lookup of an account the store lacks (GET miss); absent without NATS. */
   readonly lookup?: AccountRoutesOptions["lookup"];
   /** Activation tokens; without it the activation endpoints are not routed. */
@@ -53,6 +55,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     now: opts.now ?? Date.now,
     ...(opts.forward ? { forward: opts.forward } : {}),
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...(opts.signing ? { signing: opts.signing } : {}),
   });
 
   const routes: Route[] = [
