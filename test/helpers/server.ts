@@ -29,6 +29,8 @@ export interface TestServerOptions {
   readonly dir?: string;
   /** Replica of this primary URL. */
   readonly primary?: string;
+  /** The signing-service branch. */
+  readonly sign?: { readonly subject: string; readonly timeoutMs?: number };
 }
 
 export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
@@ -40,6 +42,7 @@ export async function startServer(o: TestServerOptions = {}): Promise<TestServer
     ...(op ? { operatorJwtPath: writeFile(dir, "op.jwt", op.operatorJwt) } : {}),
     ...(op && o.systemAccount ? { systemAccountJwtPath: writeFile(dir, "sys.jwt", op.sysJwt) } : {}),
     ...(o.primary !== undefined ? { primary: o.primary } : {}),
+    ...(o.sign ? { signRequestSubject: o.sign.subject, signRequestTimeout: o.sign.timeoutMs ?? d.signRequestTimeout } : {}),
     logging: { ...d.logging, colors: false, debug: true },
     http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
     nats: { ...d.nats, ...(o.nats ?? {}) },
