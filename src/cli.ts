@@ -12,6 +12,7 @@ import { StartupError } from "./errors.js";
 import { AccountServer } from "./server.js";
 import { VERSION } from "./version.js";
 import { migrate, parseStoreSpec } from "./migrate.js";
+import { signerMain } from "./signer/cli.js";
 
 export interface CliIO {
   readonly stdout: (s: string) => void;
@@ -45,6 +46,7 @@ function describe(err: unknown): string {
  */
 export async function main(argv: readonly string[], io: CliIO = defaultIO): Promise<number> {
   if (argv[0] === "migrate") return runMigrate(argv.slice(1), io);
+  if (argv[0] === "signer") return signerMain(argv.slice(1), io);
   let flags: Flags;
   try {
     flags = parseFlags([...argv]);

@@ -102,6 +102,8 @@ export const USAGE: string = [
   "",
   "Subcommands:",
   "  migrate               copy account JWTs between stores (see: nats-account-server migrate -h)",
+  "  signer                run the signing service for self-signed accounts, approve or reject",
+  "                        its queued requests (see: nats-account-server signer -h)",
   "",
 ].join("\n");
 

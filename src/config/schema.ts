@@ -17,9 +17,9 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = "string" | "path" | "int" | "size" | "duration" | "bool" | "list" | "port";
+export type Kind = "string" | "path" | "int" | "size" | "duration" | "bool" | "list" | "port";
 
-interface Field {
+export interface Field {
   readonly kind: Kind;
   /** Property name in `Config`. */
   readonly prop: string;
@@ -31,12 +31,12 @@ interface Field {
   readonly oneOf?: readonly string[];
 }
 
-interface Section {
+export interface Section {
   readonly prop: string;
   readonly keys: Readonly<Record<string, Field | Section>>;
 }
 
-const TLS: Readonly<Record<string, Field>> = {
+export const TLS: Readonly<Record<string, Field>> = {
   cert: { kind: "path", prop: "cert" },
   key: { kind: "path", prop: "key" },
   root: { kind: "path", prop: "root" },
@@ -109,6 +109,10 @@ const SCHEMA: Section = {
     },
   },
 };
+
+/** Sections the signer's configuration shares with the server's. */
+export const LOGGING_SECTION = SCHEMA.keys["logging"] as Section;
+export const NATS_SECTION = SCHEMA.keys["nats"] as Section;
 
 function isSection(x: Field | Section): x is Section {
   return "keys" in x;
@@ -359,10 +363,15 @@ class Mapper {
 }
 
 export function configFromConf(parsed: ParsedConf, base?: Config): { config: Config; warnings: string[] } {
-  const target = structuredClone(base ?? defaultConfig()) as unknown as Mutable;
+  return mapConf(parsed, SCHEMA, base ?? defaultConfig());
+}
+
+/** Apply a parsed file onto `base` with another schema (the signer's configuration). */
+export function mapConf<T>(parsed: ParsedConf, schema: Section, base: T): { config: T; warnings: string[] } {
+  const target = structuredClone(base) as unknown as Mutable;
   const mapper = new Mapper(parsed.positions);
-  mapper.section(parsed.value, SCHEMA, target, "");
-  return { config: target as unknown as Config, warnings: mapper.warnings };
+  mapper.section(parsed.value, schema, target, "");
+  return { config: target as unknown as T, warnings: mapper.warnings };
 }
 
 export function loadConfigFile(

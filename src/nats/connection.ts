@@ -17,6 +17,8 @@ export interface NatsLinkOptions {
   readonly log: Logger;
   /** What the connection is for, as the log lines say it ("notifications"). */
   readonly purpose?: string;
+  /** The client connection name nats-server shows (default `nats-account-server`). */
+  readonly clientName?: string;
   /** Injectable for tests; defaults to the real client. */
   readonly connect?: (opts: ConnectionOptions) => Promise<NatsConnection>;
 }
@@ -155,28 +157,8 @@ export class NatsLink {
     }
   }
 
-  private async clientOptions(): Promise<ConnectionOptions> {
-    const c = this.opts.config;
-    const o: ConnectionOptions = {
-      servers: [...c.servers],
-      name: "nats-account-server",
-      noEcho: true,
-      timeout: c.connectTimeout,
-      reconnectTimeWait: c.reconnectWait,
-      maxReconnectAttempts: c.maxReconnects,
-    };
-    if (c.userCredentials) {
-      // Read on every attempt so a rotated creds file is picked up.
-      o.authenticator = credsAuthenticator(await readFile(c.userCredentials));
-    }
-    if (c.tls.root || c.tls.cert || c.tls.key) {
-      o.tls = {
-        ...(c.tls.root ? { caFile: c.tls.root } : {}),
-        ...(c.tls.cert ? { certFile: c.tls.cert } : {}),
-        ...(c.tls.key ? { keyFile: c.tls.key } : {}),
-      };
-    }
-    return o;
+  private clientOptions(): Promise<ConnectionOptions> {
+    return natsClientOptions(this.opts.config, this.opts.clientName);
   }
 
   /** Flush what was published and close; idempotent. */
@@ -190,4 +172,27 @@ export class NatsLink {
       this.opts.log.info("disconnected from NATS");
     }
   }
+}
+
+/** Client options for `config`; the credentials file is read on every call so a rotated one is used. */
+export async function natsClientOptions(c: NatsConfig, name = "nats-account-server"): Promise<ConnectionOptions> {
+  const o: ConnectionOptions = {
+    servers: [...c.servers],
+    name,
+    noEcho: true,
+    timeout: c.connectTimeout,
+    reconnectTimeWait: c.reconnectWait,
+    maxReconnectAttempts: c.maxReconnects,
+  };
+  if (c.userCredentials) {
+    o.authenticator = credsAuthenticator(await readFile(c.userCredentials));
+  }
+  if (c.tls.root || c.tls.cert || c.tls.key) {
+    o.tls = {
+      ...(c.tls.root ? { caFile: c.tls.root } : {}),
+      ...(c.tls.cert ? { certFile: c.tls.cert } : {}),
+      ...(c.tls.key ? { keyFile: c.tls.key } : {}),
+    };
+  }
+  return o;
 }

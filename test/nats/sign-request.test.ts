@@ -32,7 +32,11 @@ describe("signing branch - POST of JWTs not signed by a trusted key", () => {
         answer?.(m);
       },
     });
-    nc.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", { callback: (_e, m) => announced.push(m.subject.split(".")[2]!) });
+    nc.subscribe("$SYS.ACCOUNT.*.CLAIMS.UPDATE", {
+      callback: (_e, m) => {
+        announced.push(m.subject.split(".")[2]!);
+      },
+    });
     await nc.flush();
     t = await startServer({
       operator: op,

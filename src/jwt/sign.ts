@@ -1,0 +1,119 @@
+/**
+ * Issuing JWTs: nkey seeds turned into node:crypto Ed25519 private keys, and v2 tokens signed
+ * with them (`header.payload` signed), as Go's nats-io/jwt encodes them.
+ */
+import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
+import { encodePublicKey, type KeyKind } from "./nkey.js";
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/** First 5 bits of a seed's first byte: 'S'. */
+const SEED_PREFIX = 18 << 3;
+const KIND_PREFIX: ReadonlyMap<number, KeyKind> = new Map<number, KeyKind>([
+  [14 << 3, "operator"],
+  [0 << 3, "account"],
+  [20 << 3, "user"],
+]);
+/** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows. */
+const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+
+function crc16(data: Uint8Array): number {
+  let crc = 0;
+  for (const b of data) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+function base32Decode(s: string): Uint8Array | undefined {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const ch of s) {
+    const v = ALPHABET.indexOf(ch);
+    if (v < 0) return undefined;
+    acc = ((acc << 5) | v) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+export function base32Encode(data: Uint8Array): string {
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const b of data) {
+    acc = ((acc << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += ALPHABET[(acc >> bits) & 31];
+    }
+  }
+  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+/** A private nkey ready to sign; the seed text itself is not kept. */
+export interface SigningKey {
+  readonly kind: KeyKind;
+  readonly publicKey: string;
+  readonly privateKey: KeyObject;
+}
+
+/**
+ * Decode an nkey seed (`SO…`, `SA…`, `SU…`). Errors never contain the seed text, so they are safe
+ * to log.
+ */
+export function parseSeed(seed: string): SigningKey {
+  const raw = seed.length === 58 ? base32Decode(seed) : undefined;
+  if (!raw || raw.length !== 36) throw new Error("not an nkey seed (58 base32 characters starting with S)");
+  const b0 = raw[0]!;
+  const b1 = raw[1]!;
+  if ((b0 & 0xf8) !== SEED_PREFIX) throw new Error("not an nkey seed (it must start with S)");
+  const kind = KIND_PREFIX.get(((b0 & 7) << 5) | ((b1 & 0xf8) >> 3));
+  if (kind === undefined) throw new Error("not an operator, account or user seed");
+  const crc = raw[34]! | (raw[35]! << 8);
+  if (crc16(raw.subarray(0, 34)) !== crc) throw new Error("the seed's checksum is wrong");
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519, raw.subarray(2, 34)]),
+    format: "der",
+    type: "pkcs8",
+  });
+  const pub = createPublicKey(privateKey).export({ format: "der", type: "spki" }).subarray(-32);
+  return { kind, publicKey: encodePublicKey(kind, pub), privateKey };
+}
+
+/**
+ * The seed in a key file's text: a bare seed (nsc's `.nk` files), or the seed line of a creds-style
+ * armoured file. Undefined when there is none.
+ */
+export function findSeed(text: string): string | undefined {
+  for (const line of text.split(/\r?\n/)) {
+    const s = line.trim();
+    if (/^S[OAU][A-Z2-7]{56}$/.test(s)) return s;
+  }
+  return undefined;
+}
+
+/**
+ * A unique `jti` for a claim set: base32 of SHA-512/256 over the payload without its `jti`, so
+ * unlike Go's (standard claims only) two different JWTs of one second never share it.
+ */
+export function claimsId(claims: Record<string, unknown>): string {
+  const h = createHash("sha512-256").update(JSON.stringify({ ...claims, jti: "" })).digest();
+  return base32Encode(h);
+}
+
+/** Sign `claims` (which must carry `iss` = the key's public key) as a v2 JWT. */
+export function encodeJwt(claims: Record<string, unknown>, key: SigningKey): string {
+  if (claims["iss"] !== key.publicKey) throw new Error("the claims' iss is not the signing key");
+  const h = Buffer.from(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" })).toString("base64url");
+  const p = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  const sig = sign(null, Buffer.from(`${h}.${p}`), key.privateKey);
+  return `${h}.${p}.${sig.toString("base64url")}`;
+}
