@@ -1,6 +1,7 @@
 /**
  * What the signer lets a self-signed request set: caps on limits, exports/imports/signing keys
  * allowed or not, everything else dropped; over the policy a request is clamped or refused.
+ * "Unlimited" (-1) and absent limits mean "as much as allowed" and always get the cap.
  */
 import type { AccountClaims, DecodedJwt } from "../jwt/decode.js";
 import { claimsId, encodeJwt, type SigningKey } from "../jwt/sign.js";
@@ -32,8 +33,6 @@ function isEmpty(v: unknown): boolean {
   return false;
 }
 
-const show = (n: number): string => (n < 0 ? "unlimited" : String(n));
-
 export function applyPolicy(req: DecodedJwt<AccountClaims>, policy: SignerPolicy): PolicyResult {
   const applied: string[] = [];
   const refused: string[] = [];
@@ -55,8 +54,12 @@ export function applyPolicy(req: DecodedJwt<AccountClaims>, policy: SignerPolicy
       continue;
     }
     const v = norm(Math.trunc(raw));
-    if (cap >= 0 && (v < 0 || v > cap)) {
-      over(`${name} ${show(v)} is over the cap of ${cap}`, `${name} ${show(v)} -> ${cap}`);
+    if (cap >= 0 && v < 0) {
+      // "Unlimited" is what nsc writes for every limit nobody set: it gets the cap in both modes.
+      applied.push(`${name} unlimited -> ${cap}`);
+      limits[name] = cap;
+    } else if (cap >= 0 && v > cap) {
+      over(`${name} ${v} is over the cap of ${cap}`, `${name} ${v} -> ${cap}`);
       limits[name] = cap;
     } else {
       limits[name] = v;
@@ -64,7 +67,8 @@ export function applyPolicy(req: DecodedJwt<AccountClaims>, policy: SignerPolicy
   }
   const wildcards = asked["wildcards"];
   if (wildcards === true && !policy.wildcards) {
-    over("wildcard exports are not allowed", "wildcards true -> false");
+    // nsc writes true unless told otherwise: a default, like "unlimited".
+    applied.push("wildcards true -> false");
     limits["wildcards"] = false;
   } else {
     limits["wildcards"] = typeof wildcards === "boolean" ? wildcards : policy.wildcards;

@@ -119,14 +119,18 @@ describe("signer - policy", () => {
     assert.equal(r.claims["sub"], pub(a));
     assert.ok(r.applied.includes("conn 500 -> 20"));
     assert.ok(r.applied.includes("payload unlimited -> 1048576"));
+    assert.ok(!r.applied.includes("wildcards true -> false"));
+    assert.ok(applyPolicy(req, { ...policy, overLimit: "refuse", wildcards: false }).applied.includes("wildcards true -> false"));
     assert.ok(r.applied.includes("exports removed"));
     assert.ok(r.applied.includes("signing_keys removed"));
   });
 
   it("refuses instead when overlimit is refuse, listing every reason", () => {
-    const req = decodeAccountJwt(nscRequest(createAccount(), {}, { exports: [{ name: "x", subject: "x", type: "stream" }], authorization: { auth_users: ["U"] } }));
+    const req = decodeAccountJwt(
+      nscRequest(createAccount(), { conn: 101, subs: 1000 }, { exports: [{ name: "x", subject: "x", type: "stream" }], authorization: { auth_users: ["U"] } }),
+    );
     const r = applyPolicy(req, { ...policy, overLimit: "refuse" });
-    assert.ok(r.refused.some((x) => /^conn unlimited is over the cap of 100$/.test(x)), r.refused.join(","));
+    assert.deepEqual(r.refused.filter((x) => x.includes("cap")), ["conn 101 is over the cap of 100"], "subs at the cap and unlimited (nsc's default) pass");
     assert.ok(r.refused.includes("exports are not allowed"));
     assert.ok(r.refused.includes("authorization may not be set by the account"));
   });
