@@ -321,7 +321,16 @@ export class AccountServer {
     activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
     // Both subscribe on every new connection, so they exist before the link starts.
     const responder = link
-      ? new Responder({ registry, link, notifier, log, now, lookupTimeoutMs: config.signRequestTimeout, name: config.nats.name })
+      ? new Responder({
+          registry,
+          link,
+          notifier,
+          log,
+          now,
+          lookupTimeoutMs: config.signRequestTimeout,
+          name: config.nats.name,
+          signing: config.signRequestSubject !== undefined,
+        })
       : undefined;
     const packSync =
       link && config.nats.syncInterval > 0

@@ -70,6 +70,8 @@ export interface ResponderOptions {
   readonly lookupTimeoutMs: number;
   /** `server.name` in replies. */
   readonly name?: string | undefined;
+  /** `signrequestsubject` is set (HTTP uploads only; see README "Signing service"). */
+  readonly signing?: boolean;
   /** Wall clock in milliseconds. */
   readonly now?: () => number;
 }
@@ -100,6 +102,7 @@ export class Responder {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly lookupTimeoutMs: number;
+  private readonly signing: boolean;
   /** Connection objects already subscribed (the client re-subscribes by itself on reconnect). */
   private readonly attached = new WeakSet<NatsConnection>();
   /** Lookups in flight, so a burst of GETs for one missing key asks NATS once. */
@@ -112,6 +115,7 @@ export class Responder {
     this.log = o.log;
     this.now = o.now ?? Date.now;
     this.lookupTimeoutMs = o.lookupTimeoutMs;
+    this.signing = o.signing === true;
     this.identity = new ServerIdentity({ name: o.name, now: this.now });
     o.link.onConnected((nc) => this.attach(nc));
   }
@@ -249,7 +253,10 @@ export class Responder {
       this.reply(nc, m, { data: { account, code: 200, message: "jwt updated" } });
     } catch (err) {
       if (isAccountServerError(err) && err.code === "BAD_JWT" && subjectKey === undefined) account = "n/a";
-      const why = refusalText(err);
+      const why =
+        isAccountServerError(err) && err.code === "SIGNING_NOT_ENABLED" && this.signing
+          ? "self-signed account JWTs go to the signing service only when uploaded over HTTP (POST /jwt/v1/accounts/<key>)"
+          : refusalText(err);
       const message =
         isAccountServerError(err) && err.code === "VALIDATION_FAILED" ? "jwt validation failed" : "jwt update resulted in error";
       this.log.warn(`refused JWT update for ${account.slice(0, 12)} on ${m.subject}: ${why}`);

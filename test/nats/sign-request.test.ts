@@ -191,6 +191,15 @@ describe("signing branch - POST of JWTs not signed by a trusted key", () => {
     assert.equal(requests.length, 0);
   });
 
+  it("a self-signed JWT pushed on $SYS.REQ.CLAIMS.UPDATE is refused with a pointer to HTTP, not forwarded", async () => {
+    const a = createAccount();
+    const m = await nc.request("$SYS.REQ.CLAIMS.UPDATE", accountJwt(a, a), { timeout: 2000 });
+    const r = m.json<{ error?: { description: string } }>();
+    assert.match(r.error?.description ?? "", /go to the signing service only when uploaded over HTTP/);
+    assert.equal(requests.length, 0);
+    assert.equal((await get(pub(a))).status, 404);
+  });
+
   it("JWTs signed by a trusted key never reach the service", async () => {
     const a = createAccount();
     assert.equal((await post(pub(a), accountJwt(a, op.signer))).status, 200);
