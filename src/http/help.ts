@@ -38,6 +38,14 @@ be signed by the operator or one of its signing keys, be valid now, and pass cla
 issue time (iat) is already stored; 405 on a read-only store or nsc folder; 413 when the body
 is too large. Every accepted change is announced once to the nats-servers on
 $SYS.ACCOUNT.<key>.CLAIMS.UPDATE.
+With signrequestsubject configured, a JWT not signed by a trusted key goes to the signing
+service instead, if it is self-signed (iss = sub; a new account, or an update of a stored one):
+the JWT it answers with is stored as if uploaded here (200; its sub must be the key, its issuer
+trusted); any other answer is relayed as 202 Accepted with the service's text (approval happens
+out of band: GET the key later). A JWT signed by another account answers 400 "bad JWT issuer is
+not trusted" (key stored) or "bad JWT Issuer/Subject pair in request" (new key). 500
+"Failure during signature request. ..." when NATS is down, the service does not answer within
+signrequesttimeout, or the request fails; 400 with the service's reason when it refuses.
 On a replica (primary configured) the upload is forwarded to the primary and its answer
 (status, content type, body) is relayed; after a 200 the replica serves the JWT at once.
 503 when the primary cannot be reached (nothing was stored), 502 when its answer broke off.
