@@ -41,6 +41,7 @@ const KEY = /^A[A-Z2-7]{55}$/;
 
 export class SignerState {
   readonly dir: string;
+  private writes = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -55,7 +56,8 @@ export class SignerState {
   /** Write-then-rename with fsync, so a crash leaves the old file or the new one. */
   private async write(d: Dir, name: string, value: unknown): Promise<void> {
     const final = this.path(d, name);
-    const tmp = `${final}.${process.pid}.tmp`;
+    // Unique per write: two answers to one request may write the same entry at once.
+    const tmp = `${final}.${process.pid}.${++this.writes}.tmp`;
     const fh = await open(tmp, "w", 0o600);
     try {
       await fh.writeFile(JSON.stringify(value, null, 2) + "\n");

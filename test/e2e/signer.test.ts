@@ -8,7 +8,19 @@ import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { decodeAccountJwt } from "../../src/jwt/decode.js";
-import { accountJwt, createAccount, createOperator, createUser, makeOperator, pub, userCreds, userJwt, type KeyPair } from "../helpers/fixtures.js";
+import {
+  accountJwt,
+  createAccount,
+  createOperator,
+  createUser,
+  makeOperator,
+  newJti,
+  nowSec,
+  pub,
+  userCreds,
+  userJwt,
+  type KeyPair,
+} from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, trackedCli, writeFile, type NatsServer, type Proc } from "../helpers/processes.js";
 
 const SUBJECT = "nas.sign.account";
@@ -210,6 +222,17 @@ nats { servers: [nats://127.0.0.1:${natsPort}], usercredentials: "${dir}/sys.cre
     const update = await post(pub(t), nscSelfSigned(t, { conn: 4 }, "queued tenant"));
     assert.equal(update.status, 200, update.body);
     assert.equal((decodeAccountJwt((await get(pub(t))).body).claims.nats!.limits as Record<string, number>)["conn"], 4);
+
+    // Two nsc edits within one second share iat and jti (Go hashes only the standard claims):
+    // both are distinct requests and the second one wins.
+    const iat = nowSec();
+    const jti = newJti();
+    for (const conn of [1, 2]) {
+      const edit = accountJwt(t, t, { name: "queued tenant", iat, jti, limits: { conn }, nats: { authorization: {} } });
+      const r = await post(pub(t), edit);
+      assert.equal(r.status, 200, r.body);
+    }
+    assert.equal((decodeAccountJwt((await get(pub(t))).body).claims.nats!.limits as Record<string, number>)["conn"], 2);
     await signer.stop();
   });
 

@@ -11,7 +11,8 @@ import { decodeAccountJwt } from "../../src/jwt/decode.js";
 import { findSeed, parseSeed } from "../../src/jwt/sign.js";
 import { validateAccountClaims } from "../../src/jwt/validate.js";
 import { silentLogger } from "../../src/log.js";
-import { defaultSignerConfig, type SignerConfig, type SignerPolicy } from "../../src/signer/config.js";
+import { defaultSignerConfig, loadSignerConfig, type SignerConfig, type SignerPolicy } from "../../src/signer/config.js";
+import { signerMain } from "../../src/signer/cli.js";
 import { applyPolicy } from "../../src/signer/policy.js";
 import { loadSigningKey, SignerStartupError, SigningService } from "../../src/signer/service.js";
 import { accountJwt, createAccount, createUser, makeOperator, nowSec, pub, signJwt, userJwt, newJti } from "../helpers/fixtures.js";
@@ -216,5 +217,61 @@ describe("signer - requests", () => {
     const r = await svc.handle(enc.encode(nscRequest()));
     assert.equal(r.kind, "error");
     assert.match((r as { text: string }).text, /queue is full/);
+  });
+});
+
+describe("signer - configuration file and command line", () => {
+  it("reads the file: NATS section, policy with sizes and durations, defaults for the rest, warnings for unknown keys", () => {
+    const dir = tempDir("signer-conf-");
+    const file = writeFile(
+      dir,
+      "signer.conf",
+      `subject: nas.sign
+seedfile: ./signer.nk
+nats { servers: [nats://127.0.0.1:4222], usercredentials: sys.creds }
+policy { newaccounts: sign, overlimit: refuse, exports: true, limits { conn: 5, payload: 64KB, disk_storage: 1GB } }
+typo: 1
+`,
+    );
+    const { config, warnings } = loadSignerConfig(file);
+    assert.equal(config.subject, "nas.sign");
+    assert.equal(config.seedFile, join(dir, "signer.nk"));
+    assert.equal(config.stateDir, join(dir, "signer-state"));
+    assert.equal(config.nats.userCredentials, join(dir, "sys.creds"));
+    assert.equal(config.policy.newAccounts, "sign");
+    assert.equal(config.policy.overLimit, "refuse");
+    assert.equal(config.policy.allowExports, true);
+    assert.equal(config.policy.allowImports, false);
+    assert.equal(config.policy.limits.conn, 5);
+    assert.equal(config.policy.limits.payload, 64 * 1024);
+    assert.equal(config.policy.limits.disk_storage, 1024 ** 3);
+    assert.equal(config.policy.limits.subs, 1000);
+    assert.deepEqual(warnings, ['unknown configuration key "typo" (signer.conf line 5)']);
+  });
+
+  it("refuses a file without subject, seed file or NATS servers, and bad policy values", () => {
+    const dir = tempDir("signer-conf-");
+    const cases: Array<[string, RegExp]> = [
+      ["seedfile: x\nnats { servers: [nats://a:1] }", /subject: .* is required/],
+      ["subject: a.*\nseedfile: x\nnats { servers: [nats://a:1] }", /not a NATS subject without wildcards/],
+      ["subject: a\nnats { servers: [nats://a:1] }", /seedfile: .* is required/],
+      ["subject: a\nseedfile: x", /nats\.servers/],
+      ["subject: a\nseedfile: x\nnats { servers: [nats://a:1] }\npolicy { overlimit: maybe }", /policy\.overlimit: expected one of clamp, refuse/],
+      ["subject: a\nseedfile: x\nnats { servers: [nats://a:1] }\npolicy { limits { conn: -2 } }", /policy\.limits\.conn: expected an integer >= -1/],
+    ];
+    for (const [text, re] of cases) assert.throws(() => loadSignerConfig(writeFile(dir, "c.conf", text)), re, text);
+  });
+
+  it("signer -h prints the usage; bad command lines exit 2, a bad file exits 1", async () => {
+    const out: string[] = [];
+    const io = { stdout: (s: string) => out.push(s), stderr: (s: string) => out.push(s) };
+    assert.equal(await signerMain(["-h"], io), 0);
+    assert.match(out.join(""), /signer approve <id>/);
+    for (const argv of [["approve"], ["list"], ["frobnicate", "-c", "x"], ["run", "-x", "1"], ["list", "-c", "x", "-reason", "r"]]) {
+      out.length = 0;
+      assert.equal(await signerMain(argv, io), 2, argv.join(" "));
+      assert.match(out.join(""), /Usage:/);
+    }
+    assert.equal(await signerMain(["list", "-c", join(tempDir(), "missing.conf")], io), 1);
   });
 });
