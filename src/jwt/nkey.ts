@@ -41,7 +41,8 @@ const CRC_TABLE: Uint16Array = (() => {
   return t;
 })();
 
-function crc16(data: Uint8Array, end: number): number {
+/** CRC-16/XMODEM of `data[0..end)`. */
+export function crc16(data: Uint8Array, end: number = data.length): number {
   let crc = 0;
   for (let i = 0; i < end; i++) {
     crc = ((crc << 8) & 0xffff) ^ (CRC_TABLE[((crc >> 8) ^ (data[i] as number)) & 0xff] as number);
@@ -99,11 +100,16 @@ export function encodePublicKey(kind: KeyKind, key: Uint8Array): string {
   const crc = crc16(raw, RAW_LEN - 2);
   raw[RAW_LEN - 2] = crc & 0xff;
   raw[RAW_LEN - 1] = crc >> 8;
+  return base32Encode(raw);
+}
+
+/** RFC 4648 base32 without padding, as nkeys, Go's jti and activation hashes are written. */
+export function base32Encode(data: Uint8Array): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   let out = "";
   let acc = 0;
   let bits = 0;
-  for (const b of raw) {
+  for (const b of data) {
     acc = ((acc << 8) | b) & 0xffff;
     bits += 8;
     while (bits >= 5) {
@@ -111,6 +117,7 @@ export function encodePublicKey(kind: KeyKind, key: Uint8Array): string {
       out += alphabet[(acc >> bits) & 31];
     }
   }
+  if (bits > 0) out += alphabet[(acc << (5 - bits)) & 31];
   return out;
 }
 

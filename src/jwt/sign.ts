@@ -3,7 +3,7 @@
  * with them (`header.payload` signed), as Go's nats-io/jwt encodes them.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
-import { encodePublicKey, type KeyKind } from "./nkey.js";
+import { base32Encode, crc16, encodePublicKey, type KeyKind } from "./nkey.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /** First 5 bits of a seed's first byte: 'S'. */
@@ -15,15 +15,6 @@ const KIND_PREFIX: ReadonlyMap<number, KeyKind> = new Map<number, KeyKind>([
 ]);
 /** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows. */
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
-
-function crc16(data: Uint8Array): number {
-  let crc = 0;
-  for (const b of data) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
 
 function base32Decode(s: string): Uint8Array | undefined {
   const out: number[] = [];
@@ -40,22 +31,6 @@ function base32Decode(s: string): Uint8Array | undefined {
     }
   }
   return Uint8Array.from(out);
-}
-
-export function base32Encode(data: Uint8Array): string {
-  let out = "";
-  let acc = 0;
-  let bits = 0;
-  for (const b of data) {
-    acc = ((acc << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(acc >> bits) & 31];
-    }
-  }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
 }
 
 /** A private nkey ready to sign; the seed text itself is not kept. */
@@ -78,7 +53,7 @@ export function parseSeed(seed: string): SigningKey {
   const kind = KIND_PREFIX.get(((b0 & 7) << 5) | ((b1 & 0xf8) >> 3));
   if (kind === undefined) throw new Error("not an operator, account or user seed");
   const crc = raw[34]! | (raw[35]! << 8);
-  if (crc16(raw.subarray(0, 34)) !== crc) throw new Error("the seed's checksum is wrong");
+  if (crc16(raw, 34) !== crc) throw new Error("the seed's checksum is wrong");
   const privateKey = createPrivateKey({
     key: Buffer.concat([PKCS8_ED25519, raw.subarray(2, 34)]),
     format: "der",

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { decodeActivationJwt } from "./decode.js";
 import type { AccountClaims, DecodedJwt } from "./claims.js";
-import { isPublicKey } from "./nkey.js";
+import { base32Encode, isPublicKey } from "./nkey.js";
 import { goQuote as q, hasWildcards, subjectContains, subjectIssues } from "./subject.js";
 
 export interface ValidationIssue {
@@ -611,24 +611,6 @@ export function validateActivationClaims(jwt: DecodedJwt, now: number): Validati
 
 // --- activation hash ----------------------------------------------------------------------
 
-const B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function base32NoPad(bytes: Uint8Array): string {
-  let outStr = "";
-  let acc = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    acc = ((acc << 8) | byte) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      outStr += B32_ALPHABET[(acc >> bits) & 31];
-    }
-  }
-  if (bits > 0) outStr += B32_ALPHABET[(acc << (5 - bits)) & 31];
-  return outStr;
-}
-
 /** Go's cleanSubject: cut at the first wildcard token; a leading wildcard gives "_". */
 function cleanSubject(subject: string): string {
   const tokens = subject.split(".");
@@ -650,5 +632,5 @@ function cleanSubject(subject: string): string {
  */
 export function activationHash(issuer: string, subject: string, importSubject: string): string {
   const digest = createHash("sha256").update(`${issuer}.${subject}.${cleanSubject(importSubject)}`).digest();
-  return base32NoPad(digest);
+  return base32Encode(digest);
 }
