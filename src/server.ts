@@ -470,9 +470,10 @@ export class AccountServer {
     this.registry.setTrust(files.trust);
     this.registry.setSystemAccountJwt(files.systemAccountJwt);
     this.operatorJwt = files.operatorJwt;
-    for (const section of ["http", "nats", "store"] as const) {
+    for (const section of ["http", "nats", "store", "signRequestSubject"] as const) {
       if (JSON.stringify(config[section]) !== JSON.stringify(this.config[section])) {
-        this.log.warn(`changes to the ${section} section take effect after a restart`);
+        const what = section === "signRequestSubject" ? "signrequestsubject" : `the ${section} section`;
+        this.log.warn(`changes to ${what} take effect after a restart`);
       }
     }
     this.log.info("configuration reloaded");

@@ -36,7 +36,7 @@ export interface Section {
   readonly keys: Readonly<Record<string, Field | Section>>;
 }
 
-export const TLS: Readonly<Record<string, Field>> = {
+const TLS: Readonly<Record<string, Field>> = {
   cert: { kind: "path", prop: "cert" },
   key: { kind: "path", prop: "key" },
   root: { kind: "path", prop: "root" },
