@@ -12,7 +12,7 @@ import { UPDATE_SUBJECT } from "../nats/responder.js";
 import { loadSignerConfig, type SignerConfig } from "./config.js";
 import { applyPolicy } from "./policy.js";
 import { SignerState } from "./queue.js";
-import { audit, loadSigningKey, SignerStartupError, SigningService } from "./service.js";
+import { audit, loadOperator, loadSigningKey, SignerStartupError, SigningService } from "./service.js";
 
 export interface SignerIO {
   readonly stdout: (s: string) => void;
@@ -116,7 +116,9 @@ export async function signerMain(argv: readonly string[], io: SignerIO): Promise
     // Listing and rejecting need no key: an operator may work the queue without the seed.
     if (args.command === "list") return await list(new SignerState(config.stateDir), config, io);
     if (args.command === "reject") return await reject(new SignerState(config.stateDir), args.id!, args.reason, log, io);
-    const service = new SigningService({ config, key: loadSigningKey(config), log });
+    const operator = loadOperator(config);
+    const key = loadSigningKey(config, operator);
+    const service = new SigningService({ config, key, log, systemAccount: operator?.systemAccount });
     return args.command === "run" ? await run(service, log) : await approve(service, config, args.id!, log, io);
   } catch (err) {
     log.error(describe(err));

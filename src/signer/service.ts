@@ -26,7 +26,7 @@ export class SignerStartupError extends Error {
  * it holds no operator seed, or (with `operatorjwtpath`) when the operator does not list the key.
  * Messages name the file, never its content.
  */
-export function loadSigningKey(config: SignerConfig): SigningKey {
+export function loadSigningKey(config: SignerConfig, operator: Trust | undefined = loadOperator(config)): SigningKey {
   const file = config.seedFile;
   let mode: number;
   try {
@@ -51,21 +51,25 @@ export function loadSigningKey(config: SignerConfig): SigningKey {
   if (key.kind !== "operator") {
     throw new SignerStartupError(`the seed in ${file} is an ${key.kind} seed; the signer needs an operator signing key (SO...)`);
   }
-  if (config.operatorJwtPath !== undefined) {
-    let trust: Trust;
-    try {
-      trust = new Trust(decodeOperatorJwt(extractJwt(readFileSync(config.operatorJwtPath, "utf8"))));
-    } catch (err) {
-      throw new SignerStartupError(`cannot load the operator JWT ${config.operatorJwtPath}: ${(err as Error).message}`);
-    }
-    if (!trust.isTrusted(key.publicKey)) {
-      throw new SignerStartupError(`${key.publicKey} (from ${file}) is not a signing key of operator ${trust.operatorKey}`);
-    }
-    if (key.publicKey === trust.operatorKey) {
+  if (operator !== undefined) {
+    if (key.publicKey === operator.operatorKey) {
       throw new SignerStartupError(`${file} holds the operator's identity key; give the signer one of its signing keys instead`);
+    }
+    if (!operator.isTrusted(key.publicKey)) {
+      throw new SignerStartupError(`${key.publicKey} (from ${file}) is not a signing key of operator ${operator.operatorKey}`);
     }
   }
   return key;
+}
+
+/** The operator of `operatorjwtpath`, when configured. */
+export function loadOperator(config: SignerConfig): Trust | undefined {
+  if (config.operatorJwtPath === undefined) return undefined;
+  try {
+    return new Trust(decodeOperatorJwt(extractJwt(readFileSync(config.operatorJwtPath, "utf8"))));
+  } catch (err) {
+    throw new SignerStartupError(`cannot load the operator JWT ${config.operatorJwtPath}: ${(err as Error).message}`);
+  }
 }
 
 export type Answer =
@@ -76,6 +80,8 @@ export type Answer =
 export interface SignerOptions {
   readonly config: SignerConfig;
   readonly key: SigningKey;
+  /** Never re-signed from a self-signed request (its exports serve the whole deployment). */
+  readonly systemAccount?: string | undefined;
   readonly log: Logger;
   /** Wall clock in milliseconds. */
   readonly now?: () => number;
@@ -190,6 +196,7 @@ export class SigningService {
     if (req.iss !== req.sub) {
       return this.refuse(`only self-signed account JWTs are signed: issuer ${req.iss} is not the account ${req.sub}`, who);
     }
+    if (req.sub === this.o.systemAccount) return this.refuse("the system account is not signed on request", who);
     const nowSec = Math.floor(this.now() / 1000);
     if ((req.exp > 0 && req.exp <= nowSec) || (req.nbf > 0 && req.nbf > nowSec)) {
       return this.refuse("the request is expired or not yet valid", who);

@@ -171,7 +171,7 @@ describe("signer - requests", () => {
 
   it("bad requests get an error answer and change nothing", async () => {
     const { config, op } = setup({ newAccounts: "sign" });
-    const svc = new SigningService({ config, key: loadSigningKey(config), log: silentLogger });
+    const svc = new SigningService({ config, key: loadSigningKey(config), log: silentLogger, systemAccount: pub(op.sys) });
     const a = createAccount();
     const b = createAccount();
     const bad: Array<[string, string | Uint8Array]> = [
@@ -183,6 +183,7 @@ describe("signer - requests", () => {
       ["operator-signed account", accountJwt(a, op.signer)],
       ["signed by another account", accountJwt(a, b)],
       ["expired", accountJwt(a, a, { exp: nowSec() - 5 })],
+      ["the system account", accountJwt(op.sys, op.sys)],
       ["huge", "x".repeat(config.maxRequestBytes + 1)],
       ["huge JWT", accountJwt(a, a, { name: "n".repeat(config.maxRequestBytes) })],
     ];
