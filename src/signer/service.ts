@@ -209,8 +209,12 @@ export class SigningService {
     const policy = applyPolicy(req, config.policy);
     if (policy.refused.length > 0) return this.refuse(`refused by policy: ${policy.refused.join("; ")}`, { ...who, request: id });
     const caps = policy.applied.join("; ");
+    // Signed now even when queued, so that only a request that can be signed waits for approval.
+    const signed = this.sign(policy.claims, nowSec);
+    if ("error" in signed) return this.refuse(signed.error, { ...who, request: id });
 
-    if (config.policy.newAccounts === "queue" && !(await this.state.known(req.sub))) {
+    const known = outcome?.decision === "approved" || (await this.state.known(req.sub));
+    if (config.policy.newAccounts === "queue" && !known) {
       const queued = `account ${req.sub} is queued for approval as request ${id}; ` +
         `once an operator runs "nats-account-server signer approve ${id}" the account server has it`;
       if (await this.state.pending(id)) {
@@ -225,8 +229,6 @@ export class SigningService {
       return { kind: "text", text: queued };
     }
 
-    const signed = this.sign(policy.claims, nowSec);
-    if ("error" in signed) return this.refuse(signed.error, { ...who, request: id });
     await this.state.markKnown(req.sub, `signed request ${id}`, this.now());
     this.audit("signed", { ...who, request: id, caps, jti: signed.jti });
     return { kind: "jwt", jwt: signed.jwt };

@@ -210,6 +210,16 @@ describe("signer - requests", () => {
     assert.match((again as { text: string }).text, /was rejected: no/);
   });
 
+  it("a request that could not be signed valid is refused at once, not queued", async () => {
+    const { config } = setup({ allowExports: true });
+    const svc = new SigningService({ config, key: loadSigningKey(config), log: silentLogger });
+    // Exports are allowed but the exports cap is 0: the signed account would fail validation.
+    const r = await svc.handle(enc.encode(nscRequest(createAccount(), {}, { exports: [{ name: "x", subject: "x", type: "stream" }] })));
+    assert.equal(r.kind, "error");
+    assert.match((r as { text: string }).text, /would not be valid: the account contains more exports than allowed/);
+    assert.deepEqual(stateFiles(config), []);
+  });
+
   it("refuses when the approval queue is full", async () => {
     const { config } = setup({ maxPending: 2 });
     const svc = new SigningService({ config, key: loadSigningKey(config), log: silentLogger });
