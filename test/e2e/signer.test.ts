@@ -13,8 +13,8 @@ import {
   createAccount,
   createOperator,
   createUser,
+  goAccountJwt,
   makeOperator,
-  newJti,
   nowSec,
   pub,
   userCreds,
@@ -26,9 +26,9 @@ import { freePort, startNatsServer, tempDir, trackedCli, writeFile, type NatsSer
 const SUBJECT = "nas.sign.account";
 const dec = new TextDecoder();
 
-/** What nsc writes for a new account when it holds no operator key: self-signed, every limit -1. */
-function nscSelfSigned(a: KeyPair, limits: Record<string, number> = {}, name = "tenant"): string {
-  return accountJwt(a, a, { name, limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, ...limits }, nats: { authorization: {} } });
+/** What nsc writes for a new account when it holds no operator key: self-signed, Go-encoded. */
+function nscSelfSigned(a: KeyPair, limits: Record<string, number> = {}, name = "tenant", iat?: number): string {
+  return goAccountJwt(a, a, { name, limits, ...(iat !== undefined ? { iat } : {}) });
 }
 
 describe("signer - self-service accounts with a real nats-server, our CLI for both processes", () => {
@@ -226,9 +226,9 @@ nats { servers: [nats://127.0.0.1:${natsPort}], usercredentials: "${dir}/sys.cre
     // Two nsc edits within one second share iat and jti (Go hashes only the standard claims):
     // both are distinct requests and the second one wins.
     const iat = nowSec();
-    const jti = newJti();
-    for (const conn of [1, 2]) {
-      const edit = accountJwt(t, t, { name: "queued tenant", iat, jti, limits: { conn }, nats: { authorization: {} } });
+    const edits = [1, 2].map((conn) => nscSelfSigned(t, { conn }, "queued tenant", iat));
+    assert.equal(decodeAccountJwt(edits[0]!).jti, decodeAccountJwt(edits[1]!).jti);
+    for (const edit of edits) {
       const r = await post(pub(t), edit);
       assert.equal(r.status, 200, r.body);
     }

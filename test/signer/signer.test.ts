@@ -15,7 +15,7 @@ import { defaultSignerConfig, loadSignerConfig, type SignerConfig, type SignerPo
 import { signerMain } from "../../src/signer/cli.js";
 import { applyPolicy } from "../../src/signer/policy.js";
 import { loadSigningKey, SignerStartupError, SigningService } from "../../src/signer/service.js";
-import { accountJwt, createAccount, createUser, makeOperator, nowSec, pub, signJwt, userJwt, newJti } from "../helpers/fixtures.js";
+import { accountJwt, createAccount, createUser, goAccountJwt, makeOperator, nowSec, pub, signJwt, userJwt, newJti } from "../helpers/fixtures.js";
 import { tempDir, writeFile } from "../helpers/processes.js";
 
 const dec = new TextDecoder();
@@ -43,8 +43,12 @@ function stateFiles(config: SignerConfig): string[] {
   return ["pending", "approved", "rejected", "accounts"].flatMap((d) => readdirSync(join(config.stateDir, d)));
 }
 
-/** A self-signed request shaped like nsc's (Go encoder): every limit written, -1 for "unlimited". */
+/**
+ * A self-signed request shaped like nsc's: Go-encoded, -1 for every limit nobody set, plus extra
+ * `nats` fields (Go writes `"authorization":{}` when the struct is empty).
+ */
 function nscRequest(a = createAccount(), limits: Record<string, unknown> = {}, nats: Record<string, unknown> = {}): string {
+  if (Object.keys(nats).length === 0) return goAccountJwt(a, a, { name: "tenant", limits });
   return accountJwt(a, a, {
     name: "tenant",
     limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, ...limits },
