@@ -74,7 +74,12 @@ export function applyPolicy(req: DecodedJwt<AccountClaims>, policy: SignerPolicy
     limits["wildcards"] = typeof wildcards === "boolean" ? wildcards : policy.wildcards;
   }
   // Stricter settings a tenant may always choose.
-  for (const name of ["disallow_bearer", "max_bytes_required"]) if (asked[name] === true) limits[name] = true;
+  const STRICTER = ["disallow_bearer", "max_bytes_required"];
+  for (const name of STRICTER) if (asked[name] === true) limits[name] = true;
+  for (const [name, v] of Object.entries(asked)) {
+    if (name in limits || STRICTER.includes(name) || isEmpty(v)) continue;
+    over(`limits.${name} may not be set by the account`, `limits.${name} removed`);
+  }
 
   const out: Record<string, unknown> = { limits };
   for (const f of FREE_FIELDS) if (nats[f] !== undefined) out[f] = nats[f];

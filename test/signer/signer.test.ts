@@ -138,6 +138,9 @@ describe("signer - policy", () => {
     assert.deepEqual(r.refused.filter((x) => x.includes("cap")), ["conn 101 is over the cap of 100"], "subs at the cap and unlimited (nsc's default) pass");
     assert.ok(r.refused.includes("exports are not allowed"));
     assert.ok(r.refused.includes("authorization may not be set by the account"));
+    const tiered = decodeAccountJwt(nscRequest(createAccount(), { tiered_limits: { R1: { disk_storage: -1 } } }));
+    assert.deepEqual(applyPolicy(tiered, { ...policy, overLimit: "refuse" }).refused, ["limits.tiered_limits may not be set by the account"]);
+    assert.ok(applyPolicy(tiered, policy).applied.includes("limits.tiered_limits removed"));
   });
 
   it("a jwt.js-shaped request without limits gets the caps (absent means not asked)", () => {
