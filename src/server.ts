@@ -13,7 +13,7 @@ import { stateDirOf, type Config } from "./config/types.js";
 import { isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
-import { decodeAccountJwt, decodeOperatorJwt, extractJwt, Trust } from "./jwt/index.js";
+import { decodeAccountJwt, decodeOperatorJwt, extractJwt, isValidLiteralSubject, Trust } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
 import { Notifier } from "./nats/notifier.js";
@@ -22,7 +22,6 @@ import { Responder } from "./nats/responder.js";
 import { PackSync } from "./nats/sync.js";
 import { ExpirySweeper } from "./expiry.js";
 import { SignRequests } from "./nats/sign-request.js";
-import { isValidLiteralSubject } from "./jwt/subject.js";
 import { Replica } from "./replica.js";
 import {
   createActivationStore,

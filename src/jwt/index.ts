@@ -1,12 +1,13 @@
 /**
  * What the rest of the server may use of `jwt/`: decoding as Go's jwt library does, the claim
- * types, nkeys, claim validation, the operator trust list, and nsc's file armour.
+ * types, nkeys, claim validation, the operator trust list, nsc's file armour, and signing.
  */
 export type * from "./claims.js";
 export { extractJwt } from "./armour.js";
 export { decodeAccountJwt, decodeActivationJwt, decodeGenericJwt, decodeJwt, decodeOperatorJwt, peekClaims } from "./decode.js";
-export { encodePublicKey, isPublicKey, publicKeyKind, type KeyKind } from "./nkey.js";
-export { goQuote } from "./subject.js";
+export { base32Encode, encodePublicKey, isPublicKey, publicKeyKind, type KeyKind } from "./nkey.js";
+export { claimsId, encodeJwt, findSeed, parseSeed, type SigningKey } from "./sign.js";
+export { goQuote, isValidLiteralSubject } from "./subject.js";
 export { Trust } from "./trust.js";
 export {
   activationHash,

@@ -5,7 +5,7 @@
 import { TimeoutError, type Msg } from "@nats-io/transport-node";
 import type { AcceptResult, AccountRegistry, ChangeSource } from "../accounts.js";
 import { AccountServerError, ERROR_TABLE } from "../errors.js";
-import { decodeAccountJwt, peekClaims } from "../jwt/decode.js";
+import { decodeAccountJwt, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
 

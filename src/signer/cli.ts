@@ -5,7 +5,7 @@
 import { connect, createInbox } from "@nats-io/transport-node";
 import { ConfParseError } from "../config/parser.js";
 import { ConfigError } from "../config/schema.js";
-import { decodeAccountJwt } from "../jwt/decode.js";
+import { decodeAccountJwt } from "../jwt/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { natsClientOptions } from "../nats/connection.js";
 import { UPDATE_SUBJECT } from "../nats/responder.js";

@@ -6,7 +6,7 @@ import { dirname, resolve } from "node:path";
 import { defaultConfig, type LoggingConfig, type NatsConfig } from "../config/types.js";
 import { parseConfFile } from "../config/parser.js";
 import { ConfigError, LOGGING_SECTION, mapConf, NATS_SECTION, type Field, type Section } from "../config/schema.js";
-import { isValidLiteralSubject } from "../jwt/subject.js";
+import { isValidLiteralSubject } from "../jwt/index.js";
 
 /** Numeric account limits a request may ask for, as named in the JWT's `nats.limits`. */
 export const LIMIT_NAMES = [

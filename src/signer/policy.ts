@@ -3,8 +3,7 @@
  * allowed or not, everything else dropped; over the policy a request is clamped or refused.
  * "Unlimited" (-1) and absent limits mean "as much as allowed" and always get the cap.
  */
-import type { AccountClaims, DecodedJwt } from "../jwt/decode.js";
-import { claimsId, encodeJwt, type SigningKey } from "../jwt/sign.js";
+import { claimsId, encodeJwt, type AccountClaims, type DecodedJwt, type SigningKey } from "../jwt/index.js";
 import { LIMIT_NAMES, type LimitName, type SignerPolicy } from "./config.js";
 
 /** Limits where the JWT's 0 means "no limit" (JetStream per-stream and ack settings). */

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { base32Encode } from "../jwt/nkey.js";
+import { base32Encode } from "../jwt/index.js";
 
 export interface PendingRequest {
   readonly id: string;

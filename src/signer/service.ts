@@ -5,13 +5,21 @@
 import { statSync, readFileSync } from "node:fs";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { isAccountServerError } from "../errors.js";
-import { decodeAccountJwt, decodeOperatorJwt, extractJwt, type AccountClaims, type DecodedJwt } from "../jwt/decode.js";
-import { findSeed, parseSeed, type SigningKey } from "../jwt/sign.js";
-import { validateAccountClaims } from "../jwt/validate.js";
+import {
+  decodeAccountJwt,
+  decodeOperatorJwt,
+  extractJwt,
+  findSeed,
+  parseSeed,
+  Trust,
+  validateAccountClaims,
+  type AccountClaims,
+  type DecodedJwt,
+  type SigningKey,
+} from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { NatsLink } from "../nats/connection.js";
 import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../nats/sign-request.js";
-import { Trust } from "../jwt/trust.js";
 import type { SignerConfig } from "./config.js";
 import { applyPolicy, signAccount } from "./policy.js";
 import { requestId, SignerState } from "./queue.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { decodeAccountJwt } from "../../src/jwt/decode.js";
+import { decodeAccountJwt } from "../../src/jwt/index.js";
 import {
   accountJwt,
   createAccount,
