@@ -6,7 +6,7 @@
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { defaultConfig } from "./types.js";
-import type { Config } from "./types.js";
+import type { Config, HttpConfig, LoggingConfig, NatsConfig, StoreConfig, TlsFiles } from "./types.js";
 import { parseConfFile, TEXT_SOURCE } from "./parser.js";
 import type { ConfMap, ConfPos, ConfValue, ParsedConf } from "./parser.js";
 
@@ -36,11 +36,14 @@ export interface Section {
   readonly keys: Readonly<Record<string, Field | Section>>;
 }
 
+/** Keys whose `prop` must name a property of `T`: a typo cannot drop a setting silently. */
+type KeysOf<T> = Readonly<Record<string, (Field | Section) & { readonly prop: keyof T & string }>>;
+
 const TLS: Readonly<Record<string, Field>> = {
   cert: { kind: "path", prop: "cert" },
   key: { kind: "path", prop: "key" },
   root: { kind: "path", prop: "root" },
-};
+} satisfies KeysOf<TlsFiles>;
 
 /** Every accepted key, lower-case, mapped to where it lands in `Config`. */
 const SCHEMA: Section = {
@@ -63,7 +66,7 @@ const SCHEMA: Section = {
         colors: { kind: "bool", prop: "colors" },
         pid: { kind: "bool", prop: "pid" },
         json: { kind: "bool", prop: "json" },
-      },
+      } satisfies KeysOf<LoggingConfig>,
     },
     http: {
       prop: "http",
@@ -74,7 +77,7 @@ const SCHEMA: Section = {
         writetimeout: { kind: "duration", prop: "writeTimeout" },
         maxbodybytes: { kind: "size", prop: "maxBodyBytes", min: 1 },
         tls: { prop: "tls", keys: TLS },
-      },
+      } satisfies KeysOf<HttpConfig>,
     },
     nats: {
       prop: "nats",
@@ -87,7 +90,7 @@ const SCHEMA: Section = {
         usercredentials: { kind: "path", prop: "userCredentials" },
         syncinterval: { kind: "duration", prop: "syncInterval" },
         name: { kind: "string", prop: "name" },
-      },
+      } satisfies KeysOf<NatsConfig>,
     },
     store: {
       prop: "store",
@@ -105,9 +108,9 @@ const SCHEMA: Section = {
         history: { kind: "int", prop: "history", min: 1 },
         servers: { kind: "list", prop: "servers" },
         usercredentials: { kind: "path", prop: "userCredentials" },
-      },
+      } satisfies KeysOf<StoreConfig>,
     },
-  },
+  } satisfies KeysOf<Config>,
 };
 
 /** Sections the signer's configuration shares with the server's. */
