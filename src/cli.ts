@@ -3,7 +3,7 @@
  * Wiring only; every behaviour lives in the modules it calls.
  */
 import { resolve } from "node:path";
-import { applyFlags, FlagError, parseFlags, USAGE, type Flags } from "./config/flags.js";
+import { applyFlags, FlagError, flagUsage, parseFlags, parseGoFlags, USAGE, type Flags, type FlagSpec } from "./config/flags.js";
 import { ConfigError, loadConfigFile } from "./config/schema.js";
 import { ConfParseError } from "./config/parser.js";
 import { defaultConfig, type Config } from "./config/types.js";
@@ -171,61 +171,78 @@ class SignalHandler {
   }
 }
 
-export const MIGRATE_USAGE = `Usage: nats-account-server migrate -from <store> -to <store> [options]
+interface MigrateFlags {
+  from?: string;
+  to?: string;
+  nats?: string;
+  creds?: string;
+  replicas?: number;
+  history?: number;
+  help?: boolean;
+}
 
-Copies every account JWT from one store to another and verifies the copy by hash.
-A store is dir:<path>, dir+shard:<path> or kv:<bucket>.
+function positiveInt(name: string, v: string | boolean): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new FlagError(`invalid value "${String(v)}" for flag -${name}: a whole number of at least 1`);
+  return n;
+}
 
-Options:
-  -from <store>       source store
-  -to <store>         target store
-  -nats <url>         NATS URL(s), comma separated, for kv: stores
-  -creds <file>       credentials of a user of the account holding the bucket
-  -replicas <n>       replicas when the bucket is created (default 1)
-  -history <n>        versions kept per account when the bucket is created (default 10)
-`;
+const MIGRATE_FLAGS: readonly FlagSpec<MigrateFlags>[] = [
+  { name: "from", arg: "store", help: "source store", set: (f, v) => (f.from = String(v)) },
+  { name: "to", arg: "store", help: "target store", set: (f, v) => (f.to = String(v)) },
+  { name: "nats", arg: "url", help: "NATS URL(s), comma separated, for kv: stores", set: (f, v) => (f.nats = String(v)) },
+  { name: "creds", arg: "file", help: "credentials of a user of the account holding the bucket", set: (f, v) => (f.creds = resolve(String(v))) },
+  { name: "replicas", arg: "n", help: "replicas when the bucket is created (default 1)", set: (f, v) => (f.replicas = positiveInt("replicas", v)) },
+  {
+    name: "history",
+    arg: "n",
+    help: "versions kept per account when the bucket is created (default 10)",
+    set: (f, v) => (f.history = positiveInt("history", v)),
+  },
+  { name: "h", help: "show this help", set: (f, v) => (f.help = v === true) },
+  { name: "help", help: "show this help", set: (f, v) => (f.help = v === true) },
+];
 
-/** `migrate` subcommand: its own small set of Go-style flags. */
+export const MIGRATE_USAGE = [
+  "Usage: nats-account-server migrate -from <store> -to <store> [options]",
+  "",
+  "Copies every account JWT from one store to another and verifies the copy by hash.",
+  "A store is dir:<path>, dir+shard:<path> or kv:<bucket>.",
+  "",
+  "Options:",
+  ...flagUsage(MIGRATE_FLAGS),
+  "",
+].join("\n");
+
+/** `migrate` subcommand: Go-style flags of its own. */
 async function runMigrate(argv: readonly string[], io: CliIO): Promise<number> {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const m = /^--?([a-z]+)(?:=(.*))?$/.exec(arg);
-    if (!m) {
-      io.stderr(`unexpected argument "${arg}"\n${MIGRATE_USAGE}`);
-      return 2;
-    }
-    if (m[1] === "h" || m[1] === "help") {
-      io.stdout(MIGRATE_USAGE);
-      return 0;
-    }
-    if (!["from", "to", "nats", "creds", "replicas", "history"].includes(m[1]!)) {
-      io.stderr(`flag provided but not defined: -${m[1]}\n${MIGRATE_USAGE}`);
-      return 2;
-    }
-    const v = m[2] ?? argv[++i];
-    if (v === undefined) {
-      io.stderr(`flag needs an argument: -${m[1]}\n${MIGRATE_USAGE}`);
-      return 2;
-    }
-    values.set(m[1]!, v);
+  let flags: MigrateFlags;
+  try {
+    flags = parseGoFlags(argv, MIGRATE_FLAGS, {});
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    io.stderr(`${err.message}\n${MIGRATE_USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    io.stdout(MIGRATE_USAGE);
+    return 0;
   }
   const log = createLogger(defaultConfig().logging);
   try {
-    const from = parseStoreSpec(values.get("from") ?? "");
-    const to = parseStoreSpec(values.get("to") ?? "");
+    const from = parseStoreSpec(flags.from ?? "");
+    const to = parseStoreSpec(flags.to ?? "");
     const base = defaultConfig();
-    const creds = values.get("creds");
     await migrate({
       from,
       to,
       nats: {
         ...base.nats,
-        servers: (values.get("nats") ?? "").split(",").filter((u) => u !== ""),
-        ...(creds !== undefined ? { userCredentials: resolve(creds) } : {}),
+        servers: (flags.nats ?? "").split(",").filter((u) => u !== ""),
+        ...(flags.creds !== undefined ? { userCredentials: flags.creds } : {}),
       },
-      replicas: Number(values.get("replicas") ?? base.store.replicas),
-      history: Number(values.get("history") ?? base.store.history),
+      replicas: flags.replicas ?? base.store.replicas,
+      history: flags.history ?? base.store.history,
       log,
     });
     return 0;

@@ -32,12 +32,13 @@ export class FlagError extends Error {
   }
 }
 
-interface FlagSpec {
+/** One flag of a command: how it is shown and what it sets in that command's flag record. */
+export interface FlagSpec<F> {
   readonly name: string;
   /** Placeholder shown in the usage text; absent for booleans. */
   readonly arg?: string;
   readonly help: string;
-  readonly set: (flags: Flags, value: string | boolean) => void;
+  readonly set: (flags: F, value: string | boolean) => void;
 }
 
 /** `~` expansion and absolute paths, so later changes of working directory do not matter. */
@@ -49,7 +50,7 @@ function absPath(p: string): string {
 const str = (v: string | boolean): string => String(v);
 const bool = (v: string | boolean): boolean => v === true;
 
-const SPECS: readonly FlagSpec[] = [
+const SPECS: readonly FlagSpec<Flags>[] = [
   { name: "c", arg: "file", help: "configuration file", set: (f, v) => (f.configFile = absPath(str(v))) },
   { name: "dir", arg: "path", help: "directory store path (sets store.dir only)", set: (f, v) => (f.dir = absPath(str(v))) },
   { name: "operator", arg: "path", help: "operator JWT file", set: (f, v) => (f.operator = absPath(str(v))) },
@@ -83,8 +84,6 @@ const SPECS: readonly FlagSpec[] = [
   { name: "version", help: "print the version and exit", set: (f, v) => (f.version = bool(v)) },
 ];
 
-const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(SPECS.map((s) => [s.name, s]));
-
 export const USAGE: string = [
   "Usage: nats-account-server [options]",
   "",
@@ -93,10 +92,7 @@ export const USAGE: string = [
   "memory store on localhost:9090. API reference: GET /jwt/v1/help.",
   "",
   "Options:",
-  ...SPECS.map((s) => {
-    const left = `-${s.name}${s.arg ? ` <${s.arg}>` : ""}`;
-    return `  ${left.padEnd(22)}${s.help}`;
-  }),
+  ...flagUsage(SPECS),
   "",
   "Flags may be written -x value, --x value, -x=value or --x=value; booleans as -x or -x=false.",
   "",
@@ -114,17 +110,36 @@ function parseGoBool(name: string, text: string): boolean {
   throw new FlagError(`invalid boolean value "${text}" for -${name}`);
 }
 
-export function parseFlags(argv: string[]): Flags {
-  const flags: Flags = {};
+/** The usage lines of `specs`, one per flag, help text aligned. */
+export function flagUsage<F>(specs: readonly FlagSpec<F>[]): string[] {
+  return specs.map((s) => {
+    const left = `-${s.name}${s.arg ? ` <${s.arg}>` : ""}`;
+    return `  ${left.padEnd(22)}${s.help}`;
+  });
+}
+
+export function parseFlags(argv: readonly string[]): Flags {
+  return parseGoFlags(argv, SPECS, {});
+}
+
+/**
+ * Go `flag` parsing of `argv` into `flags` by `specs`. Words that are not flags go to
+ * `positional` when the command takes some; otherwise they are an error (Go would silently stop
+ * there, and a stray word is usually a forgotten -c).
+ */
+export function parseGoFlags<F>(argv: readonly string[], specs: readonly FlagSpec<F>[], flags: F, positional?: string[]): F {
+  const byName = new Map(specs.map((s) => [s.name, s]));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (arg === "--") {
-      if (i + 1 < argv.length) throw new FlagError(`unexpected argument "${argv[i + 1]}"`);
+      if (positional) positional.push(...argv.slice(i + 1));
+      else if (i + 1 < argv.length) throw new FlagError(`unexpected argument "${argv[i + 1]}"`);
       break;
     }
     if (!arg.startsWith("-") || arg === "-") {
-      // Go would silently ignore it; a stray word is usually a forgotten -c.
-      throw new FlagError(`unexpected argument "${arg}"`);
+      if (!positional) throw new FlagError(`unexpected argument "${arg}"`);
+      positional.push(arg);
+      continue;
     }
     const body = arg.startsWith("--") ? arg.slice(2) : arg.slice(1);
     if (body === "" || body.startsWith("-") || body.startsWith("=")) {
@@ -133,7 +148,7 @@ export function parseFlags(argv: string[]): Flags {
     const eq = body.indexOf("=");
     const name = eq >= 0 ? body.slice(0, eq) : body;
     const inline = eq >= 0 ? body.slice(eq + 1) : undefined;
-    const spec = BY_NAME.get(name);
+    const spec = byName.get(name);
     if (!spec) throw new FlagError(`flag provided but not defined: -${name}`);
 
     if (spec.arg === undefined) {

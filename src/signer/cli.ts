@@ -4,6 +4,7 @@
  */
 import { connect, createInbox } from "@nats-io/transport-node";
 import { ConfParseError } from "../config/parser.js";
+import { FlagError, flagUsage, parseGoFlags, type FlagSpec } from "../config/flags.js";
 import { ConfigError } from "../config/schema.js";
 import { decodeAccountJwt } from "../jwt/index.js";
 import { createLogger, type Logger } from "../log.js";
@@ -18,6 +19,21 @@ export interface SignerIO {
   readonly stdout: (s: string) => void;
   readonly stderr: (s: string) => void;
 }
+
+interface Args {
+  command: "run" | "list" | "approve" | "reject";
+  id?: string;
+  conf?: string;
+  reason?: string;
+  help?: boolean;
+}
+
+const SIGNER_FLAGS: readonly FlagSpec<Args>[] = [
+  { name: "c", arg: "file", help: "the signer's configuration file (required)", set: (f, v) => (f.conf = String(v)) },
+  { name: "reason", arg: "text", help: "why a request is rejected (reject only)", set: (f, v) => (f.reason = String(v)) },
+  { name: "h", help: "show this help", set: (f, v) => (f.help = v === true) },
+  { name: "help", help: "show this help", set: (f, v) => (f.help = v === true) },
+];
 
 export const SIGNER_USAGE = `Usage: nats-account-server signer [run] -c <signer.conf>
        nats-account-server signer list -c <signer.conf>
@@ -38,9 +54,7 @@ Commands:
   reject <id>           refuse a queued request; asking again with the same JWT is refused
 
 Options:
-  -c <file>             the signer's configuration file (required)
-  -reason <text>        why a request is rejected (reject only)
-  -h, -help             show this help
+${flagUsage(SIGNER_FLAGS).join("\n")}
 
 The seed file must be readable by its owner only (chmod 600). See README "Signing service".
 `;
@@ -50,30 +64,17 @@ function describe(err: unknown): string {
   return (err as Error)?.stack ?? String(err);
 }
 
-interface Args {
-  command: "run" | "list" | "approve" | "reject";
-  id?: string;
-  conf?: string;
-  reason?: string;
-}
 
 function parseArgs(argv: readonly string[]): Args | string {
-  const out: Args = { command: "run" };
   const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const m = /^--?([a-z]+)(?:=(.*))?$/.exec(arg);
-    if (!m) {
-      positional.push(arg);
-      continue;
-    }
-    if (m[1] === "h" || m[1] === "help") return "help";
-    if (m[1] !== "c" && m[1] !== "reason") return `flag provided but not defined: -${m[1]}`;
-    const v = m[2] ?? argv[++i];
-    if (v === undefined) return `flag needs an argument: -${m[1]}`;
-    if (m[1] === "c") out.conf = v;
-    else out.reason = v;
+  let out: Args;
+  try {
+    out = parseGoFlags(argv, SIGNER_FLAGS, { command: "run" }, positional);
+  } catch (err) {
+    if (err instanceof FlagError) return err.message;
+    throw err;
   }
+  if (out.help) return "help";
   const [cmd, id, extra] = positional;
   if (cmd !== undefined) {
     if (cmd !== "run" && cmd !== "list" && cmd !== "approve" && cmd !== "reject") return `unknown signer command "${cmd}"`;
