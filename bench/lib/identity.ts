@@ -3,8 +3,7 @@
  * account JWTs in a few seconds, where the pure-JS nkeys signer would take minutes.
  */
 import { createPrivateKey, randomBytes, sign, type KeyObject } from "node:crypto";
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+import { base32Encode, crc16 } from "../../src/jwt/nkey.js";
 
 /** nkey prefix bytes (the first byte of a decoded public key). */
 const PREFIX = { operator: 14 << 3, account: 0, user: 20 << 3 } as const;
@@ -21,32 +20,6 @@ export interface Identity {
   readonly key: KeyObject;
 }
 
-function base32(data: Uint8Array): string {
-  let out = "";
-  let acc = 0;
-  let bits = 0;
-  for (const b of data) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(acc >> bits) & 31];
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
-}
-
-function crc16(data: Uint8Array): number {
-  let crc = 0;
-  for (const b of data) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
 function withCrc(body: Uint8Array): Uint8Array {
   const out = new Uint8Array(body.length + 2);
   out.set(body);
@@ -61,7 +34,7 @@ export function encodePublic(kind: Kind, raw: Uint8Array): string {
   const body = new Uint8Array(33);
   body[0] = PREFIX[kind];
   body.set(raw, 1);
-  return base32(withCrc(body));
+  return base32Encode(withCrc(body));
 }
 
 function encodeSeed(kind: Kind, raw: Uint8Array): string {
@@ -70,7 +43,7 @@ function encodeSeed(kind: Kind, raw: Uint8Array): string {
   body[0] = SEED_PREFIX | (p >> 5);
   body[1] = (p & 31) << 3;
   body.set(raw, 2);
-  return base32(withCrc(body));
+  return base32Encode(withCrc(body));
 }
 
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
@@ -91,7 +64,7 @@ export function randomAccountKey(): string {
 let jtiCounter = 0;
 export function newJti(): string {
   jtiCounter++;
-  return base32(randomBytes(30)).slice(0, 44) + String(jtiCounter).padStart(8, "0");
+  return base32Encode(randomBytes(30)).slice(0, 44) + String(jtiCounter).padStart(8, "0");
 }
 
 const HEADER = Buffer.from(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" })).toString("base64url");

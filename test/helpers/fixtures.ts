@@ -4,6 +4,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
 import { encodePublicKey, type KeyKind } from "../../src/jwt/index.js";
+import { base32Encode } from "../../src/jwt/nkey.js";
 import { fmtCreds } from "@nats-io/jwt";
 import * as nkeys from "@nats-io/nkeys";
 import type { KeyPair } from "@nats-io/nkeys";
@@ -248,22 +249,6 @@ function sortedMap<T>(m: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function base32NoPad(buf: Buffer): string {
-  let out = "";
-  let bits = 0;
-  let acc = 0;
-  for (const byte of buf) {
-    acc = (acc << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += B32[(acc >> bits) & 31];
-    }
-  }
-  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
-  return out;
-}
-
 export interface StandardClaims {
   readonly aud?: string;
   readonly exp?: number;
@@ -281,7 +266,7 @@ function goClaimsData(c: StandardClaims, jti: string): Record<string, unknown> {
 
 /** The `jti` Go's jwt library gives these standard claims (the `nats` section plays no part). */
 export function goJti(c: StandardClaims): string {
-  return base32NoPad(createHash("sha512-256").update(goJson(goClaimsData(c, ""))).digest());
+  return base32Encode(createHash("sha512-256").update(goJson(goClaimsData(c, ""))).digest());
 }
 
 /** nsc's defaults for a new account (jwt.NewAccountClaims): no limits, JetStream disabled (0). */
