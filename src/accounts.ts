@@ -141,6 +141,28 @@ export class AccountRegistry {
     this.listeners.push(listener);
   }
 
+  // What the HTTP layer asks of the store, so that it never reaches through the registry.
+
+  /** False while the store cannot answer (a JetStream bucket still loading or unreachable). */
+  get ready(): boolean {
+    return this.store.ready !== false;
+  }
+
+  /** Why uploads are refused, or undefined when the store takes them. */
+  get readOnlyCode(): "READ_ONLY" | "READ_ONLY_NSC" | undefined {
+    if (this.store.writable) return undefined;
+    return this.store.kind === "nsc" ? "READ_ONLY_NSC" : "READ_ONLY";
+  }
+
+  isDeleted(key: string): boolean {
+    return this.store.isDeleted(key);
+  }
+
+  /** Every stored entry (the pack, replicas). */
+  entries(): Iterable<StoredJwt> {
+    return this.store.entries();
+  }
+
   /** The JWT served for `key`: the store's, else the configured system account. */
   get(key: string): StoredJwt | undefined {
     const e = this.store.get(key);

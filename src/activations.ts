@@ -89,6 +89,11 @@ export class ActivationRegistry {
     this.now = opts.now ?? Date.now;
   }
 
+  /** False for a read-only store: uploads are refused. */
+  get writable(): boolean {
+    return this.store.writable;
+  }
+
   onChange(listener: (c: ActivationChange) => void): void {
     this.listeners.push(listener);
   }

@@ -103,9 +103,9 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     const view = registry.view(key);
     if (!view) {
       // A shared store still loading must not answer "no such account" for one it may hold.
-      if (registry.store.ready === false) throw new AccountServerError("STORE_UNAVAILABLE");
+      if (!registry.ready) throw new AccountServerError("STORE_UNAVAILABLE");
       // A full nats-server or another account server may hold it: ask the system account.
-      if (opts.lookup && isPublicKey(key, "account") && !registry.store.isDeleted(key)) {
+      if (opts.lookup && isPublicKey(key, "account") && !registry.isDeleted(key)) {
         return lookupThenAnswer(req, res, ctx, key);
       }
       throw new AccountServerError("NOT_FOUND", { reason: key });
@@ -134,7 +134,8 @@ export function accountRoutes(opts: AccountRoutesOptions) {
       send(res, a.status, a.contentType ? { "Content-Type": a.contentType } : {}, a.body);
       return;
     }
-    if (!registry.store.writable) throw new AccountServerError(registry.store.kind === "nsc" ? "READ_ONLY_NSC" : "READ_ONLY");
+    const readOnly = registry.readOnlyCode;
+    if (readOnly) throw new AccountServerError(readOnly);
     const body = await readBody(req, opts.maxBodyBytes);
     if (opts.signing) {
       const r = await opts.signing.upload(body, key, "http");

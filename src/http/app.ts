@@ -66,7 +66,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     {
       path: "/jwt/v1/pack",
       methods: {
-        GET: packRoute({ store: opts.registry.store, maxPack: opts.maxReplicationPack ?? 10000, now: opts.now ?? Date.now }),
+        GET: packRoute({ entries: () => opts.registry.entries(), maxPack: opts.maxReplicationPack ?? 10000, now: opts.now ?? Date.now }),
       },
     },
     {
@@ -80,7 +80,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
       path: "/readyz",
       methods: {
         GET: (_q, res) => {
-          const ready = opts.registry.store.ready !== false;
+          const ready = opts.registry.ready;
           send(res, ready ? 200 : 503, { "Content-Type": "application/json" }, JSON.stringify({ ready }));
         },
       },
@@ -112,7 +112,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
       now: opts.now ?? Date.now,
     });
     // A read-only store or a replica takes no uploads: the path stays known, so POST answers 405.
-    const writable = opts.activations.store.writable && !opts.forward;
+    const writable = opts.activations.writable && !opts.forward;
     routes.push({ path: "/jwt/v1/activations", methods: writable ? { POST: act.postActivation } : {} });
     routes.push({ path: "/jwt/v1/activations/:hash", methods: { GET: act.getActivation } });
   }

@@ -6,11 +6,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { AccountServerError } from "../errors.js";
 import { goQuote, peekClaims } from "../jwt/index.js";
-import type { JwtStore, StoredJwt } from "../store/index.js";
+import type { StoredJwt } from "../store/index.js";
 import type { RequestContext } from "./router.js";
 
 export interface PackRouteOptions {
-  readonly store: JwtStore;
+  readonly entries: () => Iterable<StoredJwt>;
   /** `maxreplicationpack`: the most entries one pack may hold. */
   readonly maxPack: number;
   /** Wall clock in milliseconds. */
@@ -70,7 +70,7 @@ export function packRoute(opts: PackRouteOptions) {
   return async function pack(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const limit = packLimit(ctx.query("max"), opts.maxPack);
     // A snapshot of references (not of text), sorted like the legacy directory walk.
-    const entries = [...opts.store.entries()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const entries = [...opts.entries()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const nowSec = Math.floor(opts.now() / 1000);
     res.writeHead(200, { "Content-Type": "text/plain" });
     if (req.method === "HEAD" || limit === 0) {
