@@ -7,6 +7,7 @@ import { decodeActivationJwt } from "./decode.js";
 import type { AccountClaims, DecodedJwt } from "./claims.js";
 import { base32Encode, isPublicKey } from "./nkey.js";
 import { goQuote as q, hasWildcards, subjectContains, subjectIssues } from "./subject.js";
+import { InnerIndex, OuterIndex } from "./subject-index.js";
 
 export interface ValidationIssue {
   readonly description: string;
@@ -27,7 +28,54 @@ export interface AccountValidationOptions {
 }
 
 type Obj = Record<string, unknown>;
-type Issues = ValidationIssue[];
+
+/**
+ * At most this many issues are listed. Go lists every one, but pairwise checks can produce
+ * hundreds of thousands from one JWT; the rest are summed up in one last issue.
+ */
+export const MAX_LISTED_ISSUES = 100;
+
+/** The issues found so far, listing at most MAX_LISTED_ISSUES of them. */
+class Issues {
+  private readonly items: ValidationIssue[] = [];
+  private omitted = 0;
+  private omittedBlocking = false;
+  private omittedTimeCheck = false;
+  /** A pairwise check stopped early because nothing more would be listed. */
+  cut = false;
+
+  get full(): boolean {
+    return this.items.length >= MAX_LISTED_ISSUES;
+  }
+
+  /** How many more issues can still be listed. */
+  get room(): number {
+    return MAX_LISTED_ISSUES - this.items.length;
+  }
+
+  push(issue: ValidationIssue): void {
+    if (!this.full) {
+      this.items.push(issue);
+      return;
+    }
+    this.omitted++;
+    this.omittedBlocking ||= issue.blocking;
+    this.omittedTimeCheck ||= issue.timeCheck;
+  }
+
+  list(): ValidationIssue[] {
+    if (this.omitted === 0) return this.items;
+    const more = this.cut ? `at least ${this.omitted}` : `${this.omitted}`;
+    return [
+      ...this.items,
+      {
+        description: `${more} more issues not listed (only the first ${MAX_LISTED_ISSUES} are)`,
+        blocking: this.omittedBlocking,
+        timeCheck: this.omittedTimeCheck,
+      },
+    ];
+  }
+}
 
 const NO_LIMIT = -1;
 /** Go's jwt.MaxInfoLength, in bytes. */
@@ -281,6 +329,24 @@ function validateImport(
   }
 }
 
+/** The service imports seen so far from one exporting account, indexed both ways. */
+interface ImportSubjects {
+  readonly subjects: string[];
+  readonly ids: Map<string, number>;
+  /** Seen subjects as containers of a new one. */
+  readonly outer: OuterIndex<number>;
+  /** Seen subjects as contained in a new one. */
+  readonly inner: InnerIndex<number>;
+}
+
+/** Ids of seen subjects that contain or are contained in `sub`: at most `max`, ascending. */
+function overlaps(seen: ImportSubjects, sub: string, max: number): number[] {
+  const hits = new Set<number>();
+  const add = (id: number): boolean => hits.add(id).size >= max;
+  if (!seen.outer.match(sub, add)) seen.inner.within(sub, add);
+  return [...hits].sort((a, b) => a - b);
+}
+
 function validateImports(
   out: Issues,
   imports: unknown[],
@@ -288,8 +354,9 @@ function validateImports(
   now: number,
   opts: AccountValidationOptions,
 ): void {
-  // Service imports may not overlap within one exporting account (jwt v2.8.1 semantics).
-  const byAccount = new Map<string, Set<string>>();
+  // Service imports may not overlap within one exporting account (jwt v2.8.1 semantics). Go
+  // compares each with every earlier one; tries find the overlapping ones directly.
+  const byAccount = new Map<string, ImportSubjects>();
   for (const raw of imports) {
     const imp = asObj(raw);
     if (!imp) {
@@ -301,16 +368,25 @@ function validateImports(
       const sub = s(imp, "to") || renamingToSubject(s(imp, "local_subject")) || s(imp, "subject");
       let seen = byAccount.get(account);
       if (!seen) {
-        seen = new Set();
+        seen = { subjects: [], ids: new Map(), outer: new OuterIndex(), inner: new InnerIndex() };
         byAccount.set(account, seen);
       }
-      for (const other of seen) {
-        if (subjectContains(other, sub) || subjectContains(sub, other)) {
-          error(out, `overlapping subject namespace for ${q(sub)} and ${q(other)} in same account ${q(account)}`);
-        }
+      // Past the listing limit one overlap is enough to refuse.
+      const max = Math.max(out.room, 0) + 1;
+      const hits = overlaps(seen, sub, max);
+      if (hits.length >= max) out.cut = true;
+      for (const id of hits) {
+        const other = seen.subjects[id] as string;
+        error(out, `overlapping subject namespace for ${q(sub)} and ${q(other)} in same account ${q(account)}`);
       }
-      if (seen.has(sub)) error(out, `overlapping subject namespace for ${q(sub)} in account ${q(account)}`);
-      seen.add(sub);
+      if (seen.ids.has(sub)) {
+        error(out, `overlapping subject namespace for ${q(sub)} in account ${q(account)}`);
+      } else {
+        const id = seen.subjects.push(sub) - 1;
+        seen.ids.set(sub, id);
+        seen.outer.add(sub, id);
+        seen.inner.add(sub, id);
+      }
     }
     validateImport(out, imp, accountKey, now, opts);
   }
@@ -367,15 +443,40 @@ function validateExport(out: Issues, exp: Obj): void {
   validateInfo(out, exp);
 }
 
-/** Go reports, per containing subject, the first subject found inside it. */
+/** One distinct export subject and the first two places it occurs. */
+interface ExportSubject {
+  readonly subject: string;
+  readonly first: number;
+  second: number;
+}
+
+/**
+ * Go reports, per containing subject, the first subject (in export order, itself excluded) found
+ * inside it. Each subject is looked up once in a trie of all of them; a container is retired as
+ * soon as it is reported, so no pair is looked at twice.
+ */
 function reportContained(out: Issues, kind: string, subjects: string[]): void {
-  const found = new Map<string, string>();
-  for (let i = 0; i < subjects.length; i++) {
-    for (let j = 0; j < subjects.length; j++) {
-      if (i === j) continue;
-      const inner = subjects[i] as string;
-      const outer = subjects[j] as string;
-      if (subjectContains(outer, inner) && !found.has(outer)) found.set(outer, inner);
+  const distinct = new Map<string, ExportSubject>();
+  subjects.forEach((subject, i) => {
+    const d = distinct.get(subject);
+    if (!d) distinct.set(subject, { subject, first: i, second: -1 });
+    else if (d.second < 0) d.second = i;
+  });
+  const index = new OuterIndex<ExportSubject>();
+  for (const d of distinct.values()) index.add(d.subject, d);
+  const found: [string, string][] = [];
+  // A subject occurring again finds nothing new: its first occurrence already looked.
+  for (const inner of distinct.values()) {
+    const hits: [number, ExportSubject][] = [];
+    index.match(inner.subject, (outer) => {
+      // The only other occurrence of the container may be the inner subject itself.
+      const j = outer.first !== inner.first ? outer.first : outer.second;
+      if (j >= 0) hits.push([j, outer]);
+    });
+    hits.sort((a, b) => a[0] - b[0]);
+    for (const [, outer] of hits) {
+      found.push([outer.subject, inner.subject]);
+      index.retire(outer);
     }
   }
   for (const [outer, inner] of found) error(out, `${kind} export subject ${q(outer)} already exports ${q(inner)}`);
@@ -523,7 +624,7 @@ export function validateAccountClaims(
   now: number,
   opts: AccountValidationOptions = {},
 ): ValidationIssue[] {
-  const out: Issues = [];
+  const out = new Issues();
   const claims = jwt.claims as unknown as Obj;
   const nats = asObj(claims["nats"]);
   const v1 = jwt.version === 1;
@@ -598,15 +699,15 @@ export function validateAccountClaims(
   if (isPublicKey(jwt.iss, "account") && !empty) {
     warning(out, "self-signed account JWTs shouldn't contain operator limits");
   }
-  return out;
+  return out.list();
 }
 
 /** Go's `ActivationClaims.Validate`: time checks, import type and subject, issuer_account. */
 export function validateActivationClaims(jwt: DecodedJwt, now: number): ValidationIssue[] {
-  const out: Issues = [];
+  const out = new Issues();
   claimTimes(out, jwt.exp, jwt.nbf, now);
   validateActivationBody(out, activationView(jwt));
-  return out;
+  return out.list();
 }
 
 // --- activation hash ----------------------------------------------------------------------
