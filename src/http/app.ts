@@ -5,6 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { readFileSync } from "node:fs";
+import type { Duplex } from "node:stream";
 import type { AccountRegistry } from "../accounts.js";
 import type { ActivationRegistry } from "../activations.js";
 import type { HttpConfig } from "../config/types.js";
@@ -124,6 +125,10 @@ export function createApp(opts: HttpAppOptions): RequestListener {
   };
 }
 
+const CONNECT_REFUSAL =
+  "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n" +
+  "Content-Length: 19\r\nConnection: close\r\n\r\nMethod Not Allowed\n";
+
 /** Create the listener (HTTP or HTTPS) with the configured timeouts; not yet listening. */
 export function createListener(config: HttpConfig, app: RequestListener): Server {
   const tls = config.tls;
@@ -142,5 +147,11 @@ export function createListener(config: HttpConfig, app: RequestListener): Server
   // Idle keep-alive connections are closed after the read timeout, as the Go server did.
   server.keepAliveTimeout = config.readTimeout;
   server.timeout = config.readTimeout + config.writeTimeout;
+  // Node hands CONNECT to this event instead of the request handler, and without a listener closes
+  // the socket unanswered. The socket is no longer parsed as HTTP afterwards, so it is closed.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    socket.end(CONNECT_REFUSAL);
+  });
   return server;
 }

@@ -17,7 +17,10 @@ class TrieNode<T> {
   fwc: T | undefined = undefined;
   /** Entries at or below this node: still wanted ones in outer tries, all in inner tries. */
   count = 0;
-  constructor(readonly parent: TrieNode<T> | undefined) {}
+  readonly parent: TrieNode<T> | undefined;
+  constructor(parent: TrieNode<T> | undefined) {
+    this.parent = parent;
+  }
 }
 
 function child<T>(node: TrieNode<T>, token: string, star: boolean): TrieNode<T> {

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { accountJwt, createAccount, createOperator, makeOperator, nowSec } from "../helpers/fixtures.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { etagOf, raw } from "../helpers/http.js";
@@ -195,6 +196,23 @@ describe("http - accounts API", () => {
     r = await raw(t.base, "OPTIONS", `/jwt/v1/accounts/${key}`);
     assert.equal(r.status, 200);
     assert.equal(r.headers["allow"], "GET, HEAD, OPTIONS, POST");
+  });
+
+  it("router - CONNECT is answered 405 with a status line, not a closed socket", async () => {
+    for (const target of ["example.com:443", `/jwt/v1/accounts/${key}`]) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = connect(t.server.port, "127.0.0.1");
+        let got = "";
+        c.on("data", (b: Buffer) => (got += b.toString()));
+        c.on("end", () => resolve(got));
+        c.on("error", reject);
+        c.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+      });
+      assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+      assert.ok(answer.endsWith("\r\n\r\nMethod Not Allowed\n"), answer);
+    }
+    // The server goes on answering.
+    assert.equal((await raw(t.base, "GET", `/jwt/v1/accounts/${key}`)).status, 200);
   });
 
   it("router - trailing slash, case and unclean paths redirect (301 GET, 307 otherwise)", async () => {
