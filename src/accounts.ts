@@ -6,13 +6,16 @@ import { KeyedQueue } from "./keyed-queue.js";
 import { AccountServerError } from "./errors.js";
 import {
   type AccountClaims,
+  type CheckedJwt,
+  CheckPool,
+  checkAddressing,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
   decodeAccountJwt,
   type DecodedJwt,
   decodeJwt,
   isPublicKey,
   peekClaims,
   type Trust,
-  validateAccountClaims,
 } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import {
@@ -77,6 +80,10 @@ export interface AccountRegistryOptions {
   readonly systemAccountJwt?: string;
   /** Honour operator-signed delete requests. */
   readonly allowDelete?: boolean;
+  /** How far a JWT's `iat` may be ahead of our clock, milliseconds (default 5 minutes). */
+  readonly maxClockSkewMs?: number;
+  /** Where large JWTs are checked (default: a pool of its own, one worker per core). */
+  readonly checks?: CheckPool;
 }
 
 type Listener = (change: AccountChange) => void;
@@ -93,9 +100,13 @@ export class AccountRegistry {
   private systemAccount: StoredJwt | undefined;
   private history: HistorySource | undefined;
   private readonly allowDelete: boolean;
+  private readonly maxClockSkewMs: number;
+  private readonly checks: CheckPool;
 
   constructor(opts: AccountRegistryOptions) {
     this.allowDelete = opts.allowDelete ?? true;
+    this.maxClockSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    this.checks = opts.checks ?? new CheckPool();
     this.store = opts.store;
     this.trust = opts.trust;
     this.log = opts.log;
@@ -200,30 +211,25 @@ export class AccountRegistry {
     opts: { source: ChangeSource; key?: string; broadcast?: boolean },
   ): Promise<AcceptResult> {
     if (!this.store.writable && opts.source !== "file") throw new AccountServerError("READ_ONLY");
-    const decoded = this.check(jwt, opts.key);
-    return this.queue.run(decoded.sub, () => this.store_(decoded, opts.source, false, opts.broadcast === true));
+    // Small JWTs are checked synchronously: a write queued on the key right after this call
+    // (a removal, the next upload) is still ordered after this one.
+    const c = this.check(jwt, opts.key);
+    const checked = c instanceof Promise ? await c : c;
+    return this.queue.run(checked.sub, () => this.store_(checked, opts.source, false, opts.broadcast === true));
   }
 
-  /** Every check of a POST, in the legacy order, up to (not including) ordering. */
-  check(jwt: string, key?: string): DecodedJwt<AccountClaims> {
-    const d = this.checkAddressing(jwt, key);
-    if (!isPublicKey(d.iss, "operator")) {
-      throw new AccountServerError(d.iss === d.sub ? "SIGNING_NOT_ENABLED" : "ISSUER_NOT_OPERATOR", {
-        reason: `issuer ${d.iss}`,
-      });
-    }
-    if (!this.trust.isTrusted(d.iss)) {
-      throw new AccountServerError("UNTRUSTED_ISSUER", { reason: `issuer ${d.iss}` });
-    }
-    // An expired activation token disables one import, not the account: a warning only.
-    const issues = validateAccountClaims(d, Math.floor(this.now() / 1000), { checkActivationTimes: "warn" });
-    if (issues.some((i) => i.blocking || i.timeCheck)) {
-      throw new AccountServerError("VALIDATION_FAILED", {
-        details: issues.map((i) => i.description),
-        reason: issues.map((i) => i.description).join("; "),
-      });
-    }
-    return d;
+  /**
+   * Every check of a POST, in the legacy order, up to (not including) ordering (src/jwt/check.ts);
+   * large JWTs are checked on a worker thread so that no other request waits for them.
+   */
+  check(jwt: string, key?: string): CheckedJwt | Promise<CheckedJwt> {
+    return this.checks.check({
+      jwt,
+      key,
+      trusted: this.trust.keys,
+      nowMs: this.now(),
+      maxClockSkewMs: this.maxClockSkewMs,
+    });
   }
 
   /**
@@ -231,22 +237,14 @@ export class AccountRegistry {
    * is the subject, issuer and subject are keys of the right kinds. The signing branch starts here.
    */
   checkAddressing(jwt: string, key?: string): DecodedJwt<AccountClaims> {
-    const d = decodeAccountJwt(jwt);
-    if (key !== undefined && key !== d.sub) {
-      throw new AccountServerError("KEY_MISMATCH", { reason: `${key} vs ${d.sub}` });
-    }
-    if (!isPublicKey(d.iss, "account") && !isPublicKey(d.iss, "operator")) {
-      throw new AccountServerError("BAD_ISSUER", { reason: d.iss });
-    }
-    if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_SUBJECT", { reason: d.sub });
-    return d;
+    return checkAddressing(jwt, key);
   }
 
   /** How many times a lost compare-and-set (shared store) is decided again before giving up. */
   private static readonly CONFLICT_RETRIES = 5;
 
   private async store_(
-    d: DecodedJwt<AccountClaims>,
+    d: CheckedJwt,
     source: ChangeSource,
     external: boolean,
     broadcast = false,
@@ -261,7 +259,7 @@ export class AccountRegistry {
   }
 
   private async storeOnce(
-    d: DecodedJwt<AccountClaims>,
+    d: CheckedJwt,
     source: ChangeSource,
     external: boolean,
     broadcast: boolean,
@@ -395,8 +393,9 @@ export class AccountRegistry {
       }
       return;
     }
-    const decoded = this.check(jwt, key);
-    await this.queue.run(key, () => this.store_(decoded, source, true));
+    const c = this.check(jwt, key);
+    const checked = c instanceof Promise ? await c : c;
+    await this.queue.run(key, () => this.store_(checked, source, true));
   }
 
   /**

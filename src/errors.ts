@@ -13,6 +13,7 @@ export type ErrorCode =
   | "SIGNING_NOT_ENABLED"
   | "ISSUER_NOT_OPERATOR"
   | "UNTRUSTED_ISSUER"
+  | "FUTURE_IAT"
   | "VALIDATION_FAILED"
   | "OLDER_JWT"
   | "ACCOUNT_DELETED"
@@ -74,6 +75,12 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   SIGNING_NOT_ENABLED: { status: 400, phrase: "Signing service not enabled", style: "text" },
   ISSUER_NOT_OPERATOR: { status: 400, phrase: "Bad JWT Issuer in request", style: "text" },
   UNTRUSTED_ISSUER: { status: 400, phrase: "untrusted issuer in request", style: "text" },
+  /** The phrase is replaced by one saying by how much (src/jwt/check.ts). */
+  FUTURE_IAT: {
+    status: 400,
+    phrase: "the JWT's issue time (iat) is further ahead of this server's clock than the allowed clock skew",
+    style: "text",
+  },
   VALIDATION_FAILED: {
     status: 400,
     phrase: "the account JWT could not be updated because of validation issues:",

@@ -13,7 +13,7 @@ import { stateDirOf, type Config } from "./config/types.js";
 import { isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
-import { decodeAccountJwt, decodeOperatorJwt, extractJwt, isValidLiteralSubject, Trust } from "./jwt/index.js";
+import { CheckPool, decodeAccountJwt, decodeOperatorJwt, extractJwt, isValidLiteralSubject, Trust } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
 import { Notifier } from "./nats/notifier.js";
@@ -198,6 +198,8 @@ export class AccountServer {
   readonly packSync: PackSync | undefined;
   /** The state-directory history of a directory or memory store (closed after the store). */
   private readonly historyLog: HistoryLog | undefined;
+  /** Validation workers for large JWTs (closed after the HTTP server and NATS). */
+  private readonly checks: CheckPool;
 
   private constructor(parts: {
     config: Config;
@@ -213,6 +215,7 @@ export class AccountServer {
     responder: Responder | undefined;
     packSync: PackSync | undefined;
     historyLog: HistoryLog | undefined;
+    checks: CheckPool;
   }) {
     this.config = parts.config;
     this.log = parts.log;
@@ -227,6 +230,7 @@ export class AccountServer {
     this.responder = parts.responder;
     this.packSync = parts.packSync;
     this.historyLog = parts.historyLog;
+    this.checks = parts.checks;
   }
 
   /** Start everything; on failure whatever was started is stopped again. */
@@ -251,12 +255,15 @@ export class AccountServer {
     }
     log.debug(`store holds ${store.size} account JWT(s)`);
 
+    const checks = new CheckPool();
     const registry = new AccountRegistry({
       store,
       trust: files.trust,
       log,
       now,
       allowDelete: config.store.allowDelete,
+      maxClockSkewMs: config.maxClockSkew,
+      checks,
       ...(files.systemAccountJwt !== undefined ? { systemAccountJwt: files.systemAccountJwt } : {}),
     });
     registry.onChange((c) => {
@@ -390,11 +397,13 @@ export class AccountServer {
         responder,
         packSync,
         historyLog: history instanceof HistoryLog ? history : undefined,
+        checks,
       });
     } catch (err) {
       await replica?.stop();
       await link?.stop();
       http?.close();
+      await checks.close();
       await store.close();
       throw err;
     }
@@ -495,6 +504,7 @@ export class AccountServer {
     await this.packSync?.stop();
     await this.notifier.close();
     await this.link?.stop();
+    await this.checks.close();
     await this.registry.store.close();
     await this.historyLog?.close();
     this.log.info("account server stopped");

@@ -57,6 +57,7 @@ const SCHEMA: Section = {
     replicationtimeout: { kind: "duration", prop: "replicationTimeout" },
     replicationinterval: { kind: "duration", prop: "replicationInterval" },
     maxreplicationpack: { kind: "int", prop: "maxReplicationPack", min: 0 },
+    maxclockskew: { kind: "duration", prop: "maxClockSkew" },
     logging: {
       prop: "logging",
       keys: {

@@ -3,6 +3,7 @@
  * the command-line flags and the code all agree on. Durations are milliseconds.
  */
 import { resolve } from "node:path";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../jwt/index.js";
 
 export interface TlsFiles {
   /** PEM certificate file. */
@@ -104,6 +105,8 @@ export interface Config {
   /** ms between a replica's pack re-syncs with its primary (jittered); 0 = only at start. */
   readonly replicationInterval: number;
   readonly maxReplicationPack: number;
+  /** How far a JWT's `iat` may be ahead of our clock before it is refused, milliseconds. */
+  readonly maxClockSkew: number;
   readonly logging: LoggingConfig;
   readonly http: HttpConfig;
   readonly nats: NatsConfig;
@@ -116,6 +119,7 @@ export function defaultConfig(): Config {
     replicationTimeout: 5000,
     replicationInterval: 30000,
     maxReplicationPack: 10000,
+    maxClockSkew: DEFAULT_MAX_CLOCK_SKEW_MS,
     logging: { time: true, debug: false, trace: false, colors: true, pid: false, json: false },
     http: {
       host: "localhost",

@@ -93,6 +93,7 @@ describe("configFromConf: mapping", () => {
       replicationtimeout: 7000
       replicationinterval: 45s
       maxreplicationpack: 50
+      maxclockskew: 10m
       logging { time: false, debug: true, trace: true, colors: false, pid: true, json: true }
       http {
         host: "::"
@@ -124,6 +125,7 @@ describe("configFromConf: mapping", () => {
       replicationTimeout: 7000,
       replicationInterval: 45000,
       maxReplicationPack: 50,
+      maxClockSkew: 600000,
       logging: { time: false, debug: true, trace: true, colors: false, pid: true, json: true },
       http: {
         host: "::",

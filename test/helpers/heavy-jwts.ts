@@ -18,7 +18,13 @@ export interface HeavyShape {
 /** Fields merged into `nats` for `count` entries of a shape. */
 type Builder = (count: number, exporter: string) => Record<string, unknown>;
 
-const key = (kind: "account" | "user"): string => encodePublicKey(kind, randomBytes(32));
+/** Distinct keys by position, made once: the size search builds each shape many times. */
+const KEYS = { account: [] as string[], user: [] as string[] };
+function keys(kind: "account" | "user", n: number): string[] {
+  const list = KEYS[kind];
+  while (list.length < n) list.push(encodePublicKey(kind, randomBytes(32)));
+  return list.slice(0, n);
+}
 
 /** Subjects over the tokens {a, *} of every combination of `depth` tokens, then a literal tail. */
 function lattice(count: number): string[] {
@@ -61,13 +67,13 @@ const BUILDERS: ReadonlyArray<readonly [string, boolean, Builder]> = [
     (c, exporter) => ({ imports: lattice(c).map((subject) => ({ subject, account: exporter, type: "service" })) }),
   ],
   ["stream imports", true, (c, exporter) => ({ imports: range(c).map((i) => ({ subject: `s.${i}.>`, account: exporter, type: "stream" })) })],
-  ["revocations", true, (c) => ({ revocations: Object.fromEntries(range(c).map((i) => [key("user"), 1_700_000_000 + i])) })],
-  ["signing keys", true, (c) => ({ signing_keys: range(c).map(() => key("account")) })],
+  ["revocations", true, (c) => ({ revocations: Object.fromEntries(keys("user", c).map((k, i) => [k, 1_700_000_000 + i])) })],
+  ["signing keys", true, (c) => ({ signing_keys: keys("account", c) })],
   [
     "scoped signing keys",
     true,
     (c) => ({
-      signing_keys: range(c).map((i) => ({ kind: "user_scope", key: key("account"), role: `r${i}`, template: { pub: { allow: [`a.${i}`] } } })),
+      signing_keys: keys("account", c).map((key, i) => ({ kind: "user_scope", key, role: `r${i}`, template: { pub: { allow: [`a.${i}`] } } })),
     }),
   ],
   ["tags", true, (c) => ({ tags: range(c).map((i) => `tag-${i}`) })],
@@ -85,21 +91,29 @@ function jwtLength(claims: unknown): number {
   return 46 + 1 + Math.ceil((Buffer.byteLength(JSON.stringify(claims)) * 4) / 3) + 1 + 86;
 }
 
+/** Names of every shape, in the order heavyShapes lists them. */
+export const HEAVY_SHAPE_NAMES: readonly string[] = BUILDERS.map(([name]) => name);
+
 /**
- * Every heavy shape at the largest count whose JWT (built by `claims`) stays within `limit` bytes.
- * `claims(nats)` wraps the shape's fields in a full claim set.
+ * Every heavy shape (or those named) at the largest count whose JWT, with the claim set that
+ * `claims(nats)` wraps the shape's fields in, stays within `limit` bytes.
  */
 export function heavyShapes(
   limit: number,
   claims: (nats: Record<string, unknown>) => Record<string, unknown>,
+  names: readonly string[] = HEAVY_SHAPE_NAMES,
 ): HeavyShape[] {
-  const exporter = key("account");
-  return BUILDERS.map(([name, accepted, build]) => {
+  const exporter = keys("account", 1)[0] as string;
+  return BUILDERS.filter(([name]) => names.includes(name)).map(([name, accepted, build]) => {
     const fits = (c: number): boolean => jwtLength(claims(build(c, exporter))) <= limit;
+    // Start near the answer: the size grows about linearly with the count.
+    const per = (jwtLength(claims(build(200, exporter))) - jwtLength(claims(build(100, exporter)))) / 100;
     let lo = 1;
-    let hi = 2;
+    let hi = Math.max(2, Math.ceil((limit / Math.max(per, 1)) * 1.05));
     while (fits(hi)) hi *= 2;
-    while (hi - lo > 1) {
+    if (fits(Math.floor(hi * 0.9))) lo = Math.floor(hi * 0.9);
+    // Within a thousandth of the limit is "just under" enough.
+    while (hi - lo > Math.max(1, lo >> 10)) {
       const mid = Math.floor((lo + hi) / 2);
       if (fits(mid)) lo = mid;
       else hi = mid;

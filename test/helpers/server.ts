@@ -31,6 +31,8 @@ export interface TestServerOptions {
   readonly primary?: string;
   /** The signing-service branch. */
   readonly sign?: { readonly subject: string; readonly timeoutMs?: number };
+  /** Top-level settings (the sections have their own options). */
+  readonly config?: Partial<Pick<Config, "maxClockSkew">>;
 }
 
 export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
@@ -43,6 +45,7 @@ export async function startServer(o: TestServerOptions = {}): Promise<TestServer
     ...(op && o.systemAccount ? { systemAccountJwtPath: writeFile(dir, "sys.jwt", op.sysJwt) } : {}),
     ...(o.primary !== undefined ? { primary: o.primary } : {}),
     ...(o.sign ? { signRequestSubject: o.sign.subject, signRequestTimeout: o.sign.timeoutMs ?? d.signRequestTimeout } : {}),
+    ...(o.config ?? {}),
     logging: { ...d.logging, colors: false, debug: true },
     http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
     nats: { ...d.nats, ...(o.nats ?? {}) },

@@ -170,6 +170,35 @@ describe("nats peer - update, list, delete and lookup subjects", () => {
     assert.equal(t.server.registry.get(acct.getPublicKey()), undefined);
   });
 
+  it("an update issued an hour ahead of our clock is refused on each subject, saying by how much, and not stored", async () => {
+    for (const subject of subjects("K")) {
+      const acct = createAccount();
+      const k = acct.getPublicKey();
+      const r = await ask(sys, subject.replace(".K.", `.${k}.`), accountJwt(acct, op.signer, { iat: nowSec() + 3600 }), NAME);
+      assert.equal(r.error?.code, 500, subject);
+      assert.match(
+        r.error?.description ?? "",
+        /^jwt update resulted in error - the JWT's issue time \(iat \S+\) is 1h0m[0-2]s ahead of this server's clock, more than the allowed clock skew of 5m0s/,
+      );
+      assert.equal((await get(t, k)).status, 404);
+    }
+  });
+
+  it("a JWT of half a megabyte (checked on a worker thread) is stored over NATS", async () => {
+    const acct = createAccount();
+    const k = acct.getPublicKey();
+    // nats-server itself validates what arrives on this subject in the publisher's read loop, with
+    // Go's pairwise export check: thousands of exports would hold it up for seconds. Revocations it
+    // does not check.
+    const revocations = Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [createAccount().getPublicKey(), 1_700_000_000 + i]));
+    const exports = Array.from({ length: 300 }, (_, i) => ({ subject: `s.${i}.>`, type: "stream" }));
+    const jwt = accountJwt(acct, op.signer, { revocations, nats: { exports } });
+    assert.ok(jwt.length > 500_000, `${jwt.length}`);
+    const r = await ask(sys, `$SYS.REQ.ACCOUNT.${k}.CLAIMS.UPDATE`, jwt, NAME);
+    assert.deepEqual(r.data, { account: k, code: 200, message: "jwt updated" });
+    assert.equal((await get(t, k)).body, jwt);
+  });
+
   it("trusted updates are stored on each subject; only $SYS.REQ.CLAIMS.UPDATE is announced again", async () => {
     const keys: string[] = [];
     for (const subject of subjects("K")) {
