@@ -97,6 +97,8 @@ export class AccountRegistry {
   private readonly journals: WriteJournal[] = [];
   private readonly queue = new KeyedQueue();
   private views = new WeakMap<StoredJwt, AccountView>();
+  /** `iat` per stored entry (undefined: does not decode), so an update of a large JWT parses nothing again. */
+  private readonly issued = new WeakMap<StoredJwt, number | undefined>();
   private systemAccount: StoredJwt | undefined;
   private history: HistorySource | undefined;
   private readonly allowDelete: boolean;
@@ -273,17 +275,17 @@ export class AccountRegistry {
       // claims into it, so two edits issued in one second share `iat` and `jti`, and the later
       // one must replace. An undecodable stored file is replaced too.
       if (previous.jwt === d.token) return { changed: false, entry: previous };
-      const old = peekClaims(previous.jwt);
-      if (old) {
-        if (old.iat > d.iat) {
+      const old = this.issuedAt(previous);
+      if (old !== undefined) {
+        if (old > d.iat) {
           throw new AccountServerError("OLDER_JWT", {
-            reason: `stored iat ${old.iat} > uploaded iat ${d.iat}`,
+            reason: `stored iat ${old} > uploaded iat ${d.iat}`,
           });
         }
         // A peer copy with the same `iat` may be the very edit ours replaced (a full nats-server
         // that was away while the later one was announced). Taking it back would undo the later
         // edit, so a version this server has already replaced is refused.
-        if (old.iat === d.iat && SYNC_SOURCES.has(source) && (await this.wasReplaced(d.sub, d.token))) {
+        if (old === d.iat && SYNC_SOURCES.has(source) && (await this.wasReplaced(d.sub, d.token))) {
           throw new AccountServerError("OLDER_JWT", {
             reason: `iat ${d.iat} equals the stored one, and this version was already replaced here`,
           });
@@ -311,6 +313,7 @@ export class AccountRegistry {
         throw new AccountServerError(code, { reason: (err as Error).message, cause: err });
       }
       this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, valid: true });
+      this.issued.set(entry, d.iat);
       this.emit({ key: d.sub, entry, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
       return { changed: true, entry };
     } catch (err) {
@@ -329,6 +332,14 @@ export class AccountRegistry {
       this.log.warn(`reading the history of ${key.slice(0, 12)} failed: ${(err as Error).message}`);
       return false;
     }
+  }
+
+  /** The stored JWT's `iat` (undefined: it does not decode), parsed once per stored entry. */
+  private issuedAt(entry: StoredJwt): number | undefined {
+    if (this.issued.has(entry)) return this.issued.get(entry);
+    const iat = peekClaims(entry.jwt)?.iat;
+    this.issued.set(entry, iat);
+    return iat;
   }
 
   /** The system account key, if one is known (never deletable). */

@@ -9,6 +9,9 @@
  * Fields are created on first use: a subject may have hundreds of thousands of tokens.
  */
 class TrieNode<T> {
+  /** The only literal child, until a second one moves both into `lit` (long subjects make chains). */
+  token: string | undefined = undefined;
+  next: TrieNode<T> | undefined = undefined;
   lit: Map<string, TrieNode<T>> | undefined = undefined;
   star: TrieNode<T> | undefined = undefined;
   /** The entry whose subject ends at this node (one per distinct subject). */
@@ -25,13 +28,30 @@ class TrieNode<T> {
 
 function child<T>(node: TrieNode<T>, token: string, star: boolean): TrieNode<T> {
   if (star) return (node.star ??= new TrieNode<T>(node));
-  node.lit ??= new Map();
-  let c = node.lit.get(token);
-  if (!c) {
-    c = new TrieNode<T>(node);
+  const found = literal(node, token);
+  if (found) return found;
+  const c = new TrieNode<T>(node);
+  if (node.next === undefined && node.lit === undefined) {
+    node.token = token;
+    node.next = c;
+  } else {
+    if (!node.lit) {
+      node.lit = new Map([[node.token as string, node.next as TrieNode<T>]]);
+      node.token = undefined;
+      node.next = undefined;
+    }
     node.lit.set(token, c);
   }
   return c;
+}
+
+function literal<T>(node: TrieNode<T>, token: string): TrieNode<T> | undefined {
+  return node.next !== undefined ? (node.token === token ? node.next : undefined) : node.lit?.get(token);
+}
+
+function* literals<T>(node: TrieNode<T>): Iterable<TrieNode<T>> {
+  if (node.next !== undefined) yield node.next;
+  else if (node.lit) yield* node.lit.values();
 }
 
 /** What a query stops at: true from the visitor ends the walk. */
@@ -96,7 +116,7 @@ export class OuterIndex<T> {
       }
       if (this.wanted(node.fwc) && visit(node.fwc)) return true;
       if (node.star) stack.push([node.star, d + 1]);
-      const lit = node.lit?.get(tokens[d] as string);
+      const lit = literal(node, tokens[d] as string);
       if (lit) stack.push([lit, d + 1]);
     }
     return false;
@@ -128,7 +148,7 @@ export class InnerIndex<T> {
     for (let top = stack.pop(); top; top = stack.pop()) {
       const [node, d] = top;
       if (d === -1) {
-        for (const c of node.lit?.values() ?? []) {
+        for (const c of literals(node)) {
           if (c.end !== undefined && visit(c.end)) return true;
           if (c.count > (c.end !== undefined ? 1 : 0)) stack.push([c, -1]);
         }
@@ -143,9 +163,9 @@ export class InnerIndex<T> {
       if (d === last && tk === ">") {
         stack.push([node, -1]);
       } else if (tk === "*") {
-        for (const c of node.lit?.values() ?? []) stack.push([c, d + 1]);
+        for (const c of literals(node)) stack.push([c, d + 1]);
       } else {
-        const c = node.lit?.get(tk);
+        const c = literal(node, tk);
         if (c) stack.push([c, d + 1]);
       }
     }

@@ -234,8 +234,7 @@ export class Responder {
     const tokens = m.subject.split(".");
     const subjectKey = kind === "legacy" ? tokens[2] : kind === "account" ? tokens[3] : undefined;
     const jwt = m.string();
-    let account = subjectKey ?? peekClaims(jwt)?.sub ?? "n/a";
-    if (account === "") account = "n/a";
+    let account = subjectKey ?? "n/a";
     try {
       if (jwt === "") throw new Error("request body is empty");
       // Peers announce on the per-account subjects; only a deliberate push (nsc, on
@@ -243,16 +242,19 @@ export class Responder {
       if (subjectKey !== undefined && this.registry.store.isDeleted(subjectKey) && !this.registry.store.get(subjectKey)) {
         throw new AccountServerError("ACCOUNT_DELETED", { reason: subjectKey });
       }
-      await this.registry.accept(jwt, {
+      const { entry } = await this.registry.accept(jwt, {
         source: "nats",
         ...(subjectKey !== undefined ? { key: subjectKey } : {}),
         // Per-account subjects reach every nats-server and account server already; a JWT taken
         // from `$SYS.REQ.CLAIMS.UPDATE` is announced (URL and MEMORY resolvers do not listen there).
         broadcast: kind !== "any",
       });
-      this.reply(nc, m, { data: { account, code: 200, message: "jwt updated" } });
+      this.reply(nc, m, { data: { account: entry.key, code: 200, message: "jwt updated" } });
     } catch (err) {
-      if (isAccountServerError(err) && err.code === "BAD_JWT" && subjectKey === undefined) account = "n/a";
+      // Parsed again only for a refusal without a key in the subject (the success path gets it checked).
+      if (subjectKey === undefined && !(isAccountServerError(err) && err.code === "BAD_JWT")) {
+        account = peekClaims(jwt)?.sub || "n/a";
+      }
       const why =
         isAccountServerError(err) && err.code === "SIGNING_NOT_ENABLED" && this.signing
           ? "self-signed account JWTs go to the signing service only when uploaded over HTTP (POST /jwt/v1/accounts/<key>)"
