@@ -5,7 +5,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import type { Config } from "./types.js";
-import { expandTilde } from "./schema.js";
+import { ConfigError, expandTilde, parseDuration } from "./schema.js";
 
 export interface Flags {
   configFile?: string;
@@ -17,6 +17,8 @@ export interface Flags {
   primary?: string;
   nsc?: string;
   readOnly?: boolean;
+  /** Milliseconds. */
+  maxClockSkew?: number;
   debug?: boolean;
   trace?: boolean;
   dump?: boolean;
@@ -68,6 +70,18 @@ const SPECS: readonly FlagSpec<Flags>[] = [
   { name: "primary", arg: "url", help: "primary account server to replicate from (this server becomes a replica)", set: (f, v) => (f.primary = str(v)) },
   { name: "nsc", arg: "folder", help: "serve an nsc operator folder read-only, announcing its changes", set: (f, v) => (f.nsc = absPath(str(v))) },
   { name: "ro", help: "read-only directory store: serve files maintained elsewhere, announce their changes", set: (f, v) => (f.readOnly = bool(v)) },
+  {
+    name: "maxclockskew",
+    arg: "duration",
+    help: "refuse JWTs issued more than this ahead of our clock (default 5m)",
+    set: (f, v) => {
+      try {
+        f.maxClockSkew = parseDuration(str(v), "-maxclockskew");
+      } catch (err) {
+        throw err instanceof ConfigError ? new FlagError(err.message) : err;
+      }
+    },
+  },
   { name: "D", help: "enable debug logging", set: (f, v) => (f.debug = bool(v)) },
   { name: "V", help: "enable trace logging", set: (f, v) => (f.trace = bool(v)) },
   {
@@ -114,7 +128,7 @@ function parseGoBool(name: string, text: string): boolean {
 export function flagUsage<F>(specs: readonly FlagSpec<F>[]): string[] {
   return specs.map((s) => {
     const left = `-${s.name}${s.arg ? ` <${s.arg}>` : ""}`;
-    return `  ${left.padEnd(22)}${s.help}`;
+    return `  ${left.length < 22 ? left.padEnd(22) : `${left} `}${s.help}`;
   });
 }
 
@@ -201,6 +215,7 @@ export function applyFlags(config: Config, flags: Flags): Config {
   if (flags.nsc !== undefined) c = { ...c, store: { ...c.store, nsc: flags.nsc } };
   if (flags.readOnly !== undefined) c = { ...c, store: { ...c.store, readonly: flags.readOnly } };
   if (flags.operator !== undefined) c = { ...c, operatorJwtPath: flags.operator };
+  if (flags.maxClockSkew !== undefined) c = { ...c, maxClockSkew: flags.maxClockSkew };
   if (flags.primary !== undefined) c = { ...c, primary: flags.primary };
   if (flags.nats !== undefined) {
     const servers = flags.nats

@@ -30,6 +30,8 @@ describe("parseFlags: accepted command lines", () => {
     { argv: ["-primary", "http://p:9090"], want: { primary: "http://p:9090" } },
     { argv: ["-hp", "127.0.0.1:9191"], want: { hostPort: "127.0.0.1:9191" } },
     { argv: ["-ro"], want: { readOnly: true } },
+    { argv: ["-maxclockskew", "90s"], want: { maxClockSkew: 90_000 } },
+    { argv: ["-maxclockskew=0"], want: { maxClockSkew: 0 } },
     { argv: ["-D"], want: { debug: true } },
     { argv: ["-V"], want: { trace: true } },
     { argv: ["-DV"], want: { debug: true, trace: true } },
@@ -182,6 +184,11 @@ describe("applyFlags", () => {
     assert.deepStrictEqual(fromFile, before);
   });
 
+  it("-maxclockskew sets maxclockskew", () => {
+    assert.equal(applyFlags(defaultConfig(), parseFlags(["-maxclockskew", "1h"])).maxClockSkew, 3_600_000);
+    assert.throws(() => parseFlags(["-maxclockskew", "soon"]), (e: unknown) => e instanceof FlagError && /-maxclockskew: expected a duration/.test(e.message));
+  });
+
   it("works on defaults", () => {
     const c = applyFlags(defaultConfig(), parseFlags(["-dir", "/jwts"]));
     assert.deepStrictEqual(c.store, { ...defaultConfig().store, dir: "/jwts" });
@@ -190,7 +197,7 @@ describe("applyFlags", () => {
 
 describe("USAGE", () => {
   it("lists every flag on its own line", () => {
-    for (const f of ["c", "dir", "operator", "nats", "creds", "hp", "primary", "nsc", "ro", "D", "V", "DV", "dump", "h", "help", "version"]) {
+    for (const f of ["c", "dir", "operator", "nats", "creds", "hp", "primary", "nsc", "ro", "maxclockskew", "D", "V", "DV", "dump", "h", "help", "version"]) {
       assert.match(USAGE, new RegExp(`^  -${f}\\b`, "m"), f);
     }
   });
