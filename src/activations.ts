@@ -7,6 +7,8 @@ import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
 import {
   activationHash,
+  checkIssuedAt,
+  DEFAULT_MAX_CLOCK_SKEW_MS,
   decodeAccountJwt,
   decodeActivationJwt,
   type DecodedJwt,
@@ -46,6 +48,8 @@ export interface ActivationRegistryOptions {
   readonly log: Logger;
   /** Wall clock in milliseconds. */
   readonly now?: () => number;
+  /** How far a token's `iat` may be ahead of our clock, milliseconds (default 5 minutes). */
+  readonly maxClockSkewMs?: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -81,8 +85,11 @@ export class ActivationRegistry {
   private readonly listeners: Array<(c: ActivationChange) => void> = [];
   private readonly queue = new KeyedQueue();
   private readonly views = new WeakMap<StoredJwt, ActivationView>();
+  private readonly signers = new WeakMap<StoredJwt, ReadonlySet<string>>();
+  private readonly maxClockSkewMs: number;
 
   constructor(opts: ActivationRegistryOptions) {
+    this.maxClockSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     this.store = opts.store;
     this.accounts = opts.accounts;
     this.log = opts.log;
@@ -172,6 +179,7 @@ export class ActivationRegistry {
     }
     const hash = activationHash(d.iss, d.sub, importSubject);
 
+    checkIssuedAt(d.iat, this.now(), this.maxClockSkewMs);
     const issues = validateActivationClaims(d, Math.floor(this.now() / 1000));
     if (issues.some((i) => i.blocking || i.timeCheck)) {
       throw new AccountServerError("ACTIVATION_VALIDATION_FAILED", {
@@ -199,10 +207,19 @@ export class ActivationRegistry {
     const view = this.accounts.view(account);
     if (!view?.valid) throw untrusted(`exporting account ${account} is not stored here`);
     if (account === d.iss) return;
-    const nats = obj(obj(decodeAccountJwt(view.entry.jwt).claims)?.["nats"]);
-    const keys = Array.isArray(nats?.["signing_keys"]) ? (nats["signing_keys"] as unknown[]) : [];
-    const signs = keys.some((k) => k === d.iss || str(obj(k), "key") === d.iss);
-    if (!signs) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
+    if (!this.signingKeys(view.entry).has(d.iss)) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
+  }
+
+  /** The signing keys of a stored account JWT, read once per stored JWT (it may be a megabyte). */
+  private signingKeys(entry: StoredJwt): ReadonlySet<string> {
+    let keys = this.signers.get(entry);
+    if (!keys) {
+      const nats = obj(obj(decodeAccountJwt(entry.jwt).claims)?.["nats"]);
+      const list = Array.isArray(nats?.["signing_keys"]) ? (nats["signing_keys"] as unknown[]) : [];
+      keys = new Set(list.map((k) => (typeof k === "string" ? k : str(obj(k), "key"))));
+      this.signers.set(entry, keys);
+    }
+    return keys;
   }
 
 }

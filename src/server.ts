@@ -290,7 +290,13 @@ export class AccountServer {
       throw new StartupError(`error opening activation store ${activationStore.description}: ${(err as Error).message}`);
     }
     log.debug(`activation tokens: ${activationStore.size} in ${activationStore.description}`);
-    const activations = new ActivationRegistry({ store: activationStore, accounts: registry, log, now });
+    const activations = new ActivationRegistry({
+      store: activationStore,
+      accounts: registry,
+      log,
+      now,
+      maxClockSkewMs: config.maxClockSkew,
+    });
     activations.onChange((c) =>
       log.info(`updated activation JWT - ${c.issuer.slice(0, 12)}-${c.subject.slice(0, 12)} - ${JSON.stringify(c.importSubject)}`),
     );

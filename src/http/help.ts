@@ -68,7 +68,8 @@ max=0 answers an empty body; a negative max means the configured limit.
 Body: an activation JWT (the token an exporting account gives an importing account). Its
 subject must be an account public key and it must name an import subject; it is signed by a
 stored account (directly, or by one of its signing keys named with issuer_account) or by a
-trusted operator key, must be valid now and pass claim validation. It is stored under its
+trusted operator key, must be valid now, not be issued more than maxclockskew ahead of this
+server's clock, and pass claim validation. It is stored under its
 hash id: base32 (no padding) of SHA-256 of "<issuer>.<subject>.<import subject>", the import
 subject cut before its first wildcard ("_" when it starts with one).
 200 stored (or identical); 400 with the reason; 409 when a token with a newer iat is stored

@@ -42,6 +42,22 @@ export function formatSeconds(total: number): string {
 }
 
 /**
+ * A JWT from the future would win every later ordering by `iat`: no revocation could replace it
+ * until then. Refuses (FUTURE_IAT, saying by how much) an `iat` more than `skewMs` ahead of `nowMs`.
+ */
+export function checkIssuedAt(iat: number, nowMs: number, skewMs: number): void {
+  const nowSec = Math.floor(nowMs / 1000);
+  const skewSec = Math.floor(skewMs / 1000);
+  if (iat - nowSec <= skewSec) return;
+  throw new AccountServerError("FUTURE_IAT", {
+    phrase:
+      `the JWT's issue time (iat ${new Date(iat * 1000).toISOString()}) is ${formatSeconds(iat - nowSec)} ahead of ` +
+      `this server's clock, more than the allowed clock skew of ${formatSeconds(skewSec)}: check the signer's clock`,
+    reason: `iat ${iat}, now ${nowSec}`,
+  });
+}
+
+/**
  * The checks before any trust decision (legacy rows 1–5): decodes, the addressed key is the
  * subject, issuer and subject are keys of the right kinds. The signing branch starts here.
  */
@@ -66,18 +82,8 @@ export function checkAccountJwt(input: CheckInput): CheckedJwt {
     });
   }
   if (!input.trusted.has(d.iss)) throw new AccountServerError("UNTRUSTED_ISSUER", { reason: `issuer ${d.iss}` });
-  // A JWT from the future would win every later ordering by `iat`: no revocation could replace it.
   const nowSec = Math.floor(input.nowMs / 1000);
-  const skewSec = Math.floor(input.maxClockSkewMs / 1000);
-  if (d.iat - nowSec > skewSec) {
-    const ahead = formatSeconds(d.iat - nowSec);
-    throw new AccountServerError("FUTURE_IAT", {
-      phrase:
-        `the JWT's issue time (iat ${new Date(d.iat * 1000).toISOString()}) is ${ahead} ahead of this server's clock, ` +
-        `more than the allowed clock skew of ${formatSeconds(skewSec)}: check the signer's clock`,
-      reason: `iat ${d.iat}, now ${nowSec}`,
-    });
-  }
+  checkIssuedAt(d.iat, input.nowMs, input.maxClockSkewMs);
   // An expired activation token disables one import, not the account: a warning only.
   const issues = validateAccountClaims(d, nowSec, { checkActivationTimes: "warn" });
   if (issues.some((i) => i.blocking || i.timeCheck)) {

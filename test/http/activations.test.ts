@@ -232,6 +232,17 @@ describe("http - activations", () => {
     assert.equal(g.headers["etag"], etagOf(v3));
   });
 
+  it("post - a token issued an hour ahead of our clock is refused, saying by how much, and not stored", async () => {
+    const iat = nowSec() + 3600;
+    const ahead = activation(exporter, importer, "future.>", { iat });
+    const r = await post(t, ahead);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /^the JWT's issue time \(iat \S+\) is 1h0m[0-2]s ahead of this server's clock, more than the allowed clock skew of 5m0s/);
+    const path = `/jwt/v1/activations/${activationHash(exporter.getPublicKey(), importer, "future.>")}`;
+    assert.equal((await raw(t.base, "GET", path)).status, 404);
+    assert.equal((await post(t, activation(exporter, importer, "future.>", { iat: nowSec() + 60 }))).status, 200);
+  });
+
   it("routes - GET on the collection and POST on a hash are 405 with Allow", async () => {
     const a = await raw(t.base, "GET", "/jwt/v1/activations");
     assert.equal(a.status, 405);
