@@ -40,21 +40,24 @@ function probeLoop(base: string, path: string): { stop: () => Promise<Probe> } {
   const probe: Probe = { count: 0, max: 0, errors: 0 };
   let running = true;
   const one = (): Promise<void> =>
-    new Promise((res, rej) => {
+    new Promise((res) => {
       const t0 = performance.now();
+      // A GET that fails (the server closed the connection meanwhile) counts with its duration too.
+      const end = (failed: boolean): void => {
+        if (failed) probe.errors++;
+        else probe.count++;
+        probe.max = Math.max(probe.max, performance.now() - t0);
+        res();
+      };
       request(`${base}${path}`, { agent }, (r) => {
         r.resume();
-        r.on("end", () => {
-          probe.count++;
-          probe.max = Math.max(probe.max, performance.now() - t0);
-          res();
-        });
+        r.on("end", () => end(false));
       })
-        .on("error", rej)
+        .on("error", () => end(true))
         .end();
     });
   const done = (async () => {
-    while (running) await one().catch(() => void probe.errors++);
+    while (running) await one();
   })();
   return {
     stop: async () => {
