@@ -35,7 +35,7 @@ stored and served.
 Body: the account JWT (what nsc push sends). The key must equal the JWT subject and the JWT must
 be signed by the operator or one of its signing keys, be valid now, not be issued more than
 maxclockskew (5 minutes unless configured) ahead of this server's clock, and pass claim
-validation (at most 100 issues are listed). JWTs over 32 KiB are validated on a worker thread.
+validation (at most 100 issues are listed). JWTs over 16 KiB are validated on a worker thread.
 200 stored (or identical to what is stored); 400 with the reason; 409 when a JWT with a newer
 issue time (iat) is already stored; 405 on a read-only store or nsc folder; 413 when the body
 is too large. Every accepted change is announced once to the nats-servers on

@@ -23,10 +23,11 @@ export type CheckReply =
   | { readonly id: number; readonly failure: string };
 
 /**
- * JWTs up to this size are checked inline: the heaviest shape of 32 KiB validates in about 5 ms
- * (bench/validation.ts --limit=32768), a round trip to a worker costs a fraction of that.
+ * JWTs up to this size are checked inline: the heaviest shapes of 16 KiB take 1–10 ms of CPU
+ * (bench/validation.ts --limit=16384 on a loaded 2-core machine; ordinary account JWTs are a few
+ * KiB and take well under a millisecond); above it a worker round trip costs far less than the check.
  */
-export const INLINE_LIMIT = 32 * 1024;
+export const INLINE_LIMIT = 16 * 1024;
 
 interface Job {
   readonly input: CheckInput;
