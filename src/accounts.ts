@@ -3,13 +3,13 @@
  * validated once, ordered by `iat`, stored once and announced once on the change feed.
  */
 import { KeyedQueue } from "./keyed-queue.js";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
 import { AccountServerError } from "./errors.js";
 import {
   type AccountClaims,
   type CheckedJwt,
   CheckPool,
   checkAddressing,
-  DEFAULT_MAX_CLOCK_SKEW_MS,
   decodeAccountJwt,
   type DecodedJwt,
   decodeJwt,

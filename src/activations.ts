@@ -4,11 +4,11 @@
  */
 import { KeyedQueue } from "./keyed-queue.js";
 import type { AccountRegistry } from "./accounts.js";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
 import {
   activationHash,
   checkIssuedAt,
-  DEFAULT_MAX_CLOCK_SKEW_MS,
   decodeAccountJwt,
   decodeActivationJwt,
   type DecodedJwt,

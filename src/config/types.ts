@@ -3,7 +3,6 @@
  * the command-line flags and the code all agree on. Durations are milliseconds.
  */
 import { resolve } from "node:path";
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../jwt/index.js";
 
 export interface TlsFiles {
   /** PEM certificate file. */
@@ -112,6 +111,9 @@ export interface Config {
   readonly nats: NatsConfig;
   readonly store: StoreConfig;
 }
+
+/** Default of `maxclockskew`: how far a JWT's `iat` may be ahead of our clock. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 export function defaultConfig(): Config {
   return {

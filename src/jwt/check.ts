@@ -8,9 +8,6 @@ import { decodeAccountJwt } from "./decode.js";
 import { isPublicKey } from "./nkey.js";
 import { validateAccountClaims } from "./validate.js";
 
-/** Default of `maxclockskew`: how far `iat` may be ahead of our clock. */
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
-
 export interface CheckInput {
   readonly jwt: string;
   /** The key the caller addressed (URL path, subject token); must equal the claim subject. */

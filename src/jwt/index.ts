@@ -4,7 +4,7 @@
  */
 export type * from "./claims.js";
 export { extractJwt } from "./armour.js";
-export { checkAddressing, checkIssuedAt, DEFAULT_MAX_CLOCK_SKEW_MS, type CheckedJwt } from "./check.js";
+export { checkAddressing, checkIssuedAt, type CheckedJwt } from "./check.js";
 export { CheckPool } from "./check-pool.js";
 export { decodeAccountJwt, decodeActivationJwt, decodeGenericJwt, decodeJwt, decodeOperatorJwt, peekClaims } from "./decode.js";
 export { base32Encode, encodePublicKey, isPublicKey, publicKeyKind, type KeyKind } from "./nkey.js";
