@@ -32,6 +32,19 @@ import {
   type JwtStore,
 } from "./store/index.js";
 import { VERSION } from "./version.js";
+import { Metrics } from "./metrics.js";
+import { metricsRoute } from "./http/metrics.js";
+import { Surfaces, type Surface } from "./http/surfaces.js";
+
+/** The metrics endpoint and the console, as configured. */
+function operatorSurfaces(config: Config, metrics: Metrics | undefined): Surface[] {
+  const out: Surface[] = [];
+  if (metrics) {
+    const path = config.metrics.path;
+    out.push({ name: "metrics", listener: config.metrics, path, routes: [{ path, methods: { GET: metricsRoute(metrics) } }] });
+  }
+  return out;
+}
 
 export interface ServerOptions {
   readonly config: Config;
@@ -113,6 +126,9 @@ async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
  * Applied at start and on every reload. Also refuses combinations that cannot work.
  */
 function effectiveConfig(config: Config): Config {
+  if (!config.metrics.path.startsWith("/")) {
+    throw new StartupError(`metrics.path must start with "/", got ${JSON.stringify(config.metrics.path)}`);
+  }
   const sign = config.signRequestSubject;
   if (sign !== undefined && !isValidLiteralSubject(sign)) {
     throw new StartupError(`signrequestsubject ${JSON.stringify(sign)} is not a valid NATS subject without wildcards`);
@@ -200,6 +216,9 @@ export class AccountServer {
   private readonly historyLog: HistoryLog | undefined;
   /** Validation workers for large JWTs (closed after the HTTP server and NATS). */
   private readonly checks: CheckPool;
+  /** The metrics and console (with their own listeners when configured so). */
+  readonly surfaces: Surfaces;
+  readonly metrics: Metrics | undefined;
 
   private constructor(parts: {
     config: Config;
@@ -216,6 +235,8 @@ export class AccountServer {
     packSync: PackSync | undefined;
     historyLog: HistoryLog | undefined;
     checks: CheckPool;
+    surfaces: Surfaces;
+    metrics: Metrics | undefined;
   }) {
     this.config = parts.config;
     this.log = parts.log;
@@ -231,6 +252,8 @@ export class AccountServer {
     this.packSync = parts.packSync;
     this.historyLog = parts.historyLog;
     this.checks = parts.checks;
+    this.surfaces = parts.surfaces;
+    this.metrics = parts.metrics;
   }
 
   /** Start everything; on failure whatever was started is stopped again. */
@@ -332,6 +355,7 @@ export class AccountServer {
     const notifier = new Notifier(registry, link, log, outbox);
     activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
     // Both subscribe on every new connection, so they exist before the link starts.
+    let metrics: Metrics | undefined;
     const responder = link
       ? new Responder({
           registry,
@@ -342,6 +366,7 @@ export class AccountServer {
           lookupTimeoutMs: config.signRequestTimeout,
           name: config.nats.name,
           signing: config.signRequestSubject !== undefined,
+          onRefused: (code) => metrics?.refusal("nats", code),
         })
       : undefined;
     const packSync =
@@ -349,6 +374,8 @@ export class AccountServer {
         ? new PackSync({ registry, link, notifier, log, now, intervalMs: config.nats.syncInterval })
         : undefined;
     const signing = signRequests(config, registry, link, log);
+    if (config.metrics.enabled) metrics = new Metrics({ registry, notifier, link, packSync });
+    const surfaces = new Surfaces(operatorSurfaces(config, metrics), config.http, log);
     // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
     await replica?.importAtStart();
 
@@ -373,6 +400,8 @@ export class AccountServer {
         ...(replica ? { forward: replica.forward.bind(replica) } : {}),
         ...(responder ? { lookup: (key: string) => responder.lookup(key) } : {}),
         ...(signing ? { signing } : {}),
+        ...(metrics ? { metrics } : {}),
+        extraRoutes: surfaces.mainRoutes,
       });
       try {
         http = createListener(config.http, drain.wrap(app));
@@ -389,6 +418,9 @@ export class AccountServer {
       }).catch((err: Error) => {
         throw new StartupError(`error listening on ${config.http.host}:${config.http.port}: ${err.message}`);
       });
+      await surfaces.listen().catch((err: Error) => {
+        throw new StartupError(err.message);
+      });
       server = new AccountServer({
         config,
         log,
@@ -404,8 +436,12 @@ export class AccountServer {
         packSync,
         historyLog: history instanceof HistoryLog ? history : undefined,
         checks,
+        surfaces,
+        metrics,
       });
     } catch (err) {
+      await surfaces.close();
+      metrics?.close();
       await replica?.stop();
       await link?.stop();
       http?.close();
@@ -419,6 +455,7 @@ export class AccountServer {
         const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
         const what = store.kind === "kv" ? "change from the bucket" : "changed file";
         log.error(`ignoring ${what} for ${change.key.slice(0, 12)}: ${why}`);
+        metrics?.refusal(store.kind === "kv" ? "cluster" : "file", isAccountServerError(err) ? err.code : "INTERNAL");
       });
     });
 
@@ -504,6 +541,7 @@ export class AccountServer {
     const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
     await closed;
     clearTimeout(timer);
+    await this.surfaces.close();
     this.log.info("http server stopped");
     this.expiry.stop();
     await this.replica?.stop();
@@ -513,6 +551,7 @@ export class AccountServer {
     await this.checks.close();
     await this.registry.store.close();
     await this.historyLog?.close();
+    this.metrics?.close();
     this.log.info("account server stopped");
   }
 }

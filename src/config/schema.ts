@@ -6,7 +6,7 @@
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { defaultConfig } from "./types.js";
-import type { Config, HttpConfig, LoggingConfig, NatsConfig, StoreConfig, TlsFiles } from "./types.js";
+import type { Config, HttpConfig, LoggingConfig, MetricsConfig, NatsConfig, StoreConfig, TlsFiles, UiConfig } from "./types.js";
 import { parseConfFile, TEXT_SOURCE } from "./parser.js";
 import type { ConfMap, ConfPos, ConfValue, ParsedConf } from "./parser.js";
 
@@ -110,6 +110,27 @@ const SCHEMA: Section = {
         servers: { kind: "list", prop: "servers" },
         usercredentials: { kind: "path", prop: "userCredentials" },
       } satisfies KeysOf<StoreConfig>,
+    },
+    metrics: {
+      prop: "metrics",
+      keys: {
+        enabled: { kind: "bool", prop: "enabled" },
+        path: { kind: "string", prop: "path" },
+        host: { kind: "string", prop: "host", keepEmpty: true },
+        port: { kind: "port", prop: "port" },
+      } satisfies KeysOf<MetricsConfig>,
+    },
+    ui: {
+      prop: "ui",
+      keys: {
+        enabled: { kind: "bool", prop: "enabled" },
+        host: { kind: "string", prop: "host", keepEmpty: true },
+        port: { kind: "port", prop: "port" },
+        user: { kind: "string", prop: "user" },
+        password: { kind: "string", prop: "password" },
+        token: { kind: "string", prop: "token" },
+        expirywarningdays: { kind: "int", prop: "expiryWarningDays", min: 0 },
+      } satisfies KeysOf<UiConfig>,
     },
   } satisfies KeysOf<Config>,
 };

@@ -37,6 +37,33 @@ export interface HttpConfig {
   readonly tls: TlsFiles;
 }
 
+/** A listener of its own for the metrics or the console; absent port = the main HTTP listener. */
+export interface SideListener {
+  /** Bind host of the own listener. */
+  readonly host: string;
+  /** Own listener's port (0 picks a free one); absent serves on the main HTTP listener. */
+  readonly port?: number;
+}
+
+export interface MetricsConfig extends SideListener {
+  /** Serve Prometheus metrics. */
+  readonly enabled: boolean;
+  /** Path of the metrics (default `/metrics`). */
+  readonly path: string;
+}
+
+export interface UiConfig extends SideListener {
+  /** Serve the read-only console at `/ui/`. */
+  readonly enabled: boolean;
+  /** Basic auth user and password; with them (or a token) non-loopback clients are let in. */
+  readonly user?: string;
+  readonly password?: string;
+  /** Bearer token accepted instead of basic auth. */
+  readonly token?: string;
+  /** Days before `exp` an account is shown as expiring soon. */
+  readonly expiryWarningDays: number;
+}
+
 export interface NatsConfig {
   /** NATS URLs; empty means no NATS connection at all. */
   readonly servers: readonly string[];
@@ -110,6 +137,8 @@ export interface Config {
   readonly http: HttpConfig;
   readonly nats: NatsConfig;
   readonly store: StoreConfig;
+  readonly metrics: MetricsConfig;
+  readonly ui: UiConfig;
 }
 
 /** Default of `maxclockskew`: how far a JWT's `iat` may be ahead of our clock. */
@@ -148,6 +177,8 @@ export function defaultConfig(): Config {
       replicas: 1,
       history: 10,
     },
+    metrics: { enabled: true, path: "/metrics", host: "localhost" },
+    ui: { enabled: false, host: "localhost", expiryWarningDays: 30 },
   };
 }
 

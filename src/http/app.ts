@@ -9,7 +9,9 @@ import type { Duplex } from "node:stream";
 import type { AccountRegistry } from "../accounts.js";
 import type { ActivationRegistry } from "../activations.js";
 import type { HttpConfig } from "../config/types.js";
+import { isAccountServerError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import type { Notifier } from "../nats/notifier.js";
 import { accountRoutes, type AccountRoutesOptions } from "./accounts.js";
 import { activationRoutes } from "./activations.js";
@@ -43,6 +45,10 @@ export interface HttpAppOptions {
   /** `maxreplicationpack`: most entries in one `/jwt/v1/pack` answer (default 10000). */
   readonly maxReplicationPack?: number;
   readonly now?: () => number;
+  /** Counts every request and refused upload; see `extraRoutes` for its scrape endpoint. */
+  readonly metrics?: Metrics;
+  /** Further routes served on this listener (the metrics endpoint, the console). */
+  readonly extraRoutes?: readonly Route[];
 }
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -117,11 +123,31 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     routes.push({ path: "/jwt/v1/activations", methods: writable ? { POST: act.postActivation } : {} });
     routes.push({ path: "/jwt/v1/activations/:hash", methods: { GET: act.getActivation } });
   }
+  routes.push(...(opts.extraRoutes ?? []));
   const router = new Router(routes);
+  const metrics = opts.metrics;
 
   return function handleRequest(req, res) {
     if (log.traceEnabled) log.trace(`${req.socket.remoteAddress}: ${req.method} ${req.url}`);
-    router.handle(req, res, (err, ctx) => sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json));
+    if (metrics) {
+      const t0 = process.hrtime.bigint();
+      res.once("finish", () => {
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        metrics.request(router.templateOf(req.url ?? "/"), req.method ?? "GET", res.statusCode, seconds);
+      });
+    }
+    router.handle(req, res, (err, ctx) => {
+      if (metrics && req.method === "POST" && isAccountServerError(err)) metrics.refusal("http", err.code);
+      sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json);
+    });
+  };
+}
+
+/** A listener of its own serving only `routes` (metrics or console bound elsewhere). */
+export function createSideApp(routes: readonly Route[], log: Logger): RequestListener {
+  const router = new Router(routes);
+  return function handleSideRequest(req, res) {
+    router.handle(req, res, (err, ctx) => sendError(req, res, err, log, "", ctx.json));
   };
 }
 

@@ -109,4 +109,9 @@ operator's tooling and upload it: the newest iat always wins.
 ## GET /readyz
 200 {"ready":true} once the store can answer; 503 {"ready":false} while it cannot (a
 JetStream bucket not yet reachable or still loading).
+
+## GET /metrics
+Prometheus text format: requests by route and status, latencies, store size, lookups, uploads
+accepted and refused (by error code), notifications, the NATS link, pack syncs, journal timings.
+Configured in the metrics { } section (off, another path, or a listener of its own).
 `;

@@ -150,6 +150,12 @@ export class Router {
     return undefined;
   }
 
+  /** The route template a request URL matches (a bounded metrics label), or "unmatched". */
+  templateOf(url: string): string {
+    const q = url.indexOf("?");
+    return this.match(q < 0 ? url : url.slice(0, q), false)?.route.path ?? "unmatched";
+  }
+
   /** Find where a near-miss path should redirect to (trailing slash, case, `//`, `..`). */
   private redirectTarget(path: string): string | undefined {
     const candidates = new Set<string>();

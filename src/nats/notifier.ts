@@ -35,6 +35,9 @@ export class Notifier implements WriteJournal {
   private readonly confirming = new Set<Promise<void>>();
   /** Activation tokens stored while no connection was up, by hash (the latest one wins). */
   private readonly pendingActivations = new Map<string, { issuer: string; jwt: string }>();
+  /** Account updates published, and those a nats-server confirmed, since start (metrics). */
+  private sentCount = 0;
+  private confirmedCount = 0;
 
   private readonly registry: AccountRegistry;
   private readonly link: NatsLink | undefined;
@@ -155,6 +158,14 @@ export class Notifier implements WriteJournal {
     return this.nc !== undefined;
   }
 
+  get sentTotal(): number {
+    return this.sentCount;
+  }
+
+  get confirmedTotal(): number {
+    return this.confirmedCount;
+  }
+
   /** Number of account changes not yet confirmed by a nats-server (sent or not). */
   get unconfirmed(): number {
     return this.outbox.size;
@@ -179,6 +190,7 @@ export class Notifier implements WriteJournal {
     }
     try {
       nc.publish(updateSubject(key), entry.jwt);
+      this.sentCount++;
       this.log.trace(`published update for ${key}`);
     } catch (err) {
       // Stays in the outbox: sent again on the next connect.
@@ -203,6 +215,7 @@ export class Notifier implements WriteJournal {
     const p = nc.flush().then(
       () => {
         for (const [key, gen] of batch) this.outbox.confirm(key, gen);
+        this.confirmedCount += batch.size;
       },
       (err: unknown) => {
         this.log.debug(`${batch.size} notification(s) unconfirmed, kept for the next connect: ${(err as Error).message}`);

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
-import { AccountServerError, isAccountServerError } from "../errors.js";
+import { AccountServerError, isAccountServerError, type ErrorCode } from "../errors.js";
 import { encodePublicKey, isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { VERSION } from "../version.js";
@@ -74,6 +74,8 @@ export interface ResponderOptions {
   readonly signing?: boolean;
   /** Wall clock in milliseconds. */
   readonly now?: () => number;
+  /** Told the code of every refused update (metrics). */
+  readonly onRefused?: (code: ErrorCode) => void;
 }
 
 type UpdateKind = "legacy" | "account" | "any";
@@ -103,6 +105,7 @@ export class Responder {
   private readonly now: () => number;
   private readonly lookupTimeoutMs: number;
   private readonly signing: boolean;
+  private readonly onRefused: ((code: ErrorCode) => void) | undefined;
   /** Connection objects already subscribed (the client re-subscribes by itself on reconnect). */
   private readonly attached = new WeakSet<NatsConnection>();
   /** Lookups in flight, so a burst of GETs for one missing key asks NATS once. */
@@ -116,6 +119,7 @@ export class Responder {
     this.now = o.now ?? Date.now;
     this.lookupTimeoutMs = o.lookupTimeoutMs;
     this.signing = o.signing === true;
+    this.onRefused = o.onRefused;
     this.identity = new ServerIdentity({ name: o.name, now: this.now });
     o.link.onConnected((nc) => this.attach(nc));
   }
@@ -255,6 +259,7 @@ export class Responder {
       if (subjectKey === undefined && !(isAccountServerError(err) && err.code === "BAD_JWT")) {
         account = peekClaims(jwt)?.sub || "n/a";
       }
+      this.onRefused?.(isAccountServerError(err) ? err.code : "INTERNAL");
       const why =
         isAccountServerError(err) && err.code === "SIGNING_NOT_ENABLED" && this.signing
           ? "self-signed account JWTs go to the signing service only when uploaded over HTTP (POST /jwt/v1/accounts/<key>)"

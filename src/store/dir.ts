@@ -12,6 +12,7 @@ import { DirWatcher, statSignature } from "./dir-watch.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, isTempName, tempNameFor, writeFileDurable } from "../durable.js";
 import { isJournalFile, Journal, type JournalOp } from "./journal.js";
 import { IndexedStore } from "./indexed.js";
+import { reportTiming } from "./timing.js";
 import {
   makeEntry,
   type ExternalChange,
@@ -490,6 +491,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   private async checkpointOnce(): Promise<void> {
     const journal = this.journal!;
     if (!journal.holdsRecords) return;
+    const t0 = process.hrtime.bigint();
     const upTo = journal.rotate();
     // Changes recorded in the generations dropped below must have reached their files first.
     while ([...this.inflight.keys()].some((g) => g <= upTo)) {
@@ -509,6 +511,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       if (dirs.has(this.opts.dir)) await fsyncDir(this.opts.dir);
       for (const hook of this.checkpointHooks) await hook();
       await journal.removeUpTo(upTo);
+      reportTiming(this.opts.dir, "checkpoint", t0);
     } catch (err) {
       for (const f of files) this.dirtyFiles.add(f);
       for (const d of dirs) this.dirtyDirs.add(d);

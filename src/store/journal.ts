@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../log.js";
 import { FILE_MODE, fsyncDir } from "../durable.js";
+import { reportTiming } from "./timing.js";
 
 /** One change of the directory store, as the journal records it. */
 export type JournalOp =
@@ -177,11 +178,13 @@ export class Journal {
       const n = this.pending.findIndex((p) => p.gen !== gen);
       const batch = n < 0 ? this.pending : this.pending.slice(0, n);
       this.pending = n < 0 ? [] : this.pending.slice(n);
+      const t0 = process.hrtime.bigint();
       try {
         const fh = await this.handle(gen);
         const data = Buffer.from(batch.map((p) => p.line).join(""));
         for (let off = 0; off < data.length; ) off += (await fh.write(data, off)).bytesWritten;
         await fh.datasync();
+        reportTiming(this.dir, "journal_commit", t0);
         this.syncs++;
         this.bytes += data.length;
         for (const p of batch) p.resolve();

@@ -113,6 +113,8 @@ describe("configFromConf: mapping", () => {
       }
       store { dir: /data, shard: true, readonly: true, cleanupinterval: 1m, nsc: /nsc, allowdelete: false, statedir: /state,
               type: KV, bucket: b1, replicas: 3, history: 4, servers: [nats://kv:4222], usercredentials: /kv.creds }
+      metrics { enabled: false, path: /m, host: "0.0.0.0", port: 9102 }
+      ui { enabled: true, host: "127.0.0.1", port: 9103, user: u, password: p, token: t, expirywarningdays: 7 }
     `;
     const { config, warnings } = load(text);
     assert.deepStrictEqual(warnings, []);
@@ -159,6 +161,8 @@ describe("configFromConf: mapping", () => {
         servers: ["nats://kv:4222"],
         userCredentials: "/kv.creds",
       },
+      metrics: { enabled: false, path: "/m", host: "0.0.0.0", port: 9102 },
+      ui: { enabled: true, host: "127.0.0.1", port: 9103, user: "u", password: "p", token: "t", expiryWarningDays: 7 },
     });
   });
 

@@ -3,7 +3,15 @@
  * injected clock, for HTTP-level tests that need no child process.
  */
 import { join } from "node:path";
-import { defaultConfig, type Config, type HttpConfig, type NatsConfig, type StoreConfig } from "../../src/config/types.js";
+import {
+  defaultConfig,
+  type Config,
+  type HttpConfig,
+  type MetricsConfig,
+  type NatsConfig,
+  type StoreConfig,
+  type UiConfig,
+} from "../../src/config/types.js";
 import { createLogger } from "../../src/log.js";
 import { AccountServer } from "../../src/server.js";
 import type { OperatorSetup } from "./fixtures.js";
@@ -33,6 +41,9 @@ export interface TestServerOptions {
   readonly sign?: { readonly subject: string; readonly timeoutMs?: number };
   /** Top-level settings (the sections have their own options). */
   readonly config?: Partial<Pick<Config, "maxClockSkew">>;
+  readonly metrics?: Partial<MetricsConfig>;
+  readonly ui?: Partial<UiConfig>;
+  readonly logging?: Partial<Config["logging"]>;
 }
 
 export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
@@ -46,10 +57,12 @@ export async function startServer(o: TestServerOptions = {}): Promise<TestServer
     ...(o.primary !== undefined ? { primary: o.primary } : {}),
     ...(o.sign ? { signRequestSubject: o.sign.subject, signRequestTimeout: o.sign.timeoutMs ?? d.signRequestTimeout } : {}),
     ...(o.config ?? {}),
-    logging: { ...d.logging, colors: false, debug: true },
+    logging: { ...d.logging, colors: false, debug: true, ...(o.logging ?? {}) },
     http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
     nats: { ...d.nats, ...(o.nats ?? {}) },
     store: { ...d.store, ...(o.store ?? {}) },
+    metrics: { ...d.metrics, ...(o.metrics ?? {}) },
+    ui: { ...d.ui, ...(o.ui ?? {}) },
   };
   const logs: string[] = [];
   const log = createLogger(config.logging, { write: (l) => logs.push(l.trimEnd()), isTTY: false });
