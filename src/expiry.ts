@@ -191,7 +191,7 @@ export class ExpirySweeper {
         // Not announced: nats-servers expire accounts on their own timer.
         if (await this.registry.remove(top.key, "expiry", top.entry)) {
           removed++;
-          this.log.info(`JWT for account - ${key} - expired at ${new Date(top.at).toISOString()}, removed`);
+          this.log.info(`JWT for account - ${key} - expired at ${new Date(top.at).toISOString()}, removed`, { account: key, source: "expiry" });
         }
       } catch (err) {
         this.log.error(`could not remove expired JWT for account - ${key} - ${(err as Error).message}; will retry`);

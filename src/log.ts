@@ -6,13 +6,27 @@ import type { LoggingConfig } from "./config/types.js";
 
 export type Level = "debug" | "trace" | "info" | "warn" | "error" | "fatal";
 
+/**
+ * What a line is about, as data: with `logging.json` each is a field of its own; the text
+ * format already carries them in the message.
+ */
+export interface LogFields {
+  /** Account public key (in full, where the message shows 12 characters). */
+  readonly account?: string;
+  readonly jti?: string;
+  /** Where a change or request came from: http, nats, file, sync, primary, lookup, expiry, cluster. */
+  readonly source?: string;
+  /** The refusal's error code (src/errors.ts). */
+  readonly code?: string;
+}
+
 export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-  fatal(msg: string): void;
-  debug(msg: string): void;
-  trace(msg: string): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  fatal(msg: string, fields?: LogFields): void;
+  debug(msg: string, fields?: LogFields): void;
+  trace(msg: string, fields?: LogFields): void;
   readonly debugEnabled: boolean;
   readonly traceEnabled: boolean;
 }
@@ -46,6 +60,9 @@ const COLORS: Record<Level, string> = {
   trace: "\x1b[33m",
 };
 
+/** The JSON field names, in the order they are written (fixed, so lines compare easily). */
+const FIELD_NAMES = ["account", "jti", "source", "code"] as const;
+
 const origin = BigInt(Math.round(performance.timeOrigin * 1000));
 /** Microsecond wall clock (Date has only milliseconds). */
 export function wallMicros(): bigint {
@@ -71,9 +88,12 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
   const colors = cfg.colors && (opts.isTTY ?? process.stderr.isTTY === true);
   const prefix = cfg.pid ? `[${pid}] ` : "";
 
-  const emit = (level: Level, msg: string): void => {
+  const emit = (level: Level, msg: string, fields?: LogFields): void => {
     if (cfg.json) {
       const rec: Record<string, unknown> = { level, msg };
+      if (fields) {
+        for (const k of FIELD_NAMES) if (fields[k] !== undefined) rec[k] = fields[k];
+      }
       if (cfg.time) rec["time"] = new Date(Number(now() / 1000n)).toISOString();
       if (cfg.pid) rec["pid"] = pid;
       write(JSON.stringify(rec) + "\n");
@@ -85,15 +105,15 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
   };
 
   return {
-    info: (m) => emit("info", m),
-    warn: (m) => emit("warn", m),
-    error: (m) => emit("error", m),
-    fatal: (m) => emit("fatal", m),
-    debug: (m) => {
-      if (cfg.debug) emit("debug", m);
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+    fatal: (m, f) => emit("fatal", m, f),
+    debug: (m, f) => {
+      if (cfg.debug) emit("debug", m, f);
     },
-    trace: (m) => {
-      if (cfg.trace) emit("trace", m);
+    trace: (m, f) => {
+      if (cfg.trace) emit("trace", m, f);
     },
     debugEnabled: cfg.debug,
     traceEnabled: cfg.trace,

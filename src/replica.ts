@@ -227,7 +227,11 @@ export class Replica {
         return "same";
       }
       const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
-      this.log.warn(`ignoring JWT for account - ${key.slice(0, 12)} - from the primary: ${why}`);
+      this.log.warn(`ignoring JWT for account - ${key.slice(0, 12)} - from the primary: ${why}`, {
+        account: key,
+        source: "primary",
+        code: isAccountServerError(err) ? err.code : "INTERNAL",
+      });
       return "refused";
     }
   }

@@ -290,8 +290,9 @@ export class AccountServer {
       ...(files.systemAccountJwt !== undefined ? { systemAccountJwt: files.systemAccountJwt } : {}),
     });
     registry.onChange((c) => {
-      if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`);
-      else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`);
+      const fields = { account: c.key, source: c.source };
+      if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`, { ...fields, jti: c.jti });
+      else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`, fields);
     });
     const history = createHistory(config, store, log, now);
     registry.setHistory(history);
@@ -454,8 +455,10 @@ export class AccountServer {
       registry.applyExternal(change, store.kind === "kv" ? "cluster" : "file").catch((err: unknown) => {
         const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
         const what = store.kind === "kv" ? "change from the bucket" : "changed file";
-        log.error(`ignoring ${what} for ${change.key.slice(0, 12)}: ${why}`);
-        metrics?.refusal(store.kind === "kv" ? "cluster" : "file", isAccountServerError(err) ? err.code : "INTERNAL");
+        const source = store.kind === "kv" ? "cluster" : "file";
+        const code = isAccountServerError(err) ? err.code : "INTERNAL";
+        log.error(`ignoring ${what} for ${change.key.slice(0, 12)}: ${why}`, { account: change.key, source, code });
+        metrics?.refusal(source, code);
       });
     });
 

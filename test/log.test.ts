@@ -6,6 +6,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger, formatTimestamp } from "../src/log.js";
 import { unixDate } from "../src/server.js";
+import { peekClaims } from "../src/jwt/decode.js";
+import { accountJwt, createAccount, makeOperator } from "./helpers/fixtures.js";
+import { startServer } from "./helpers/server.js";
 
 const base = { time: true, debug: false, trace: false, colors: false, pid: false, json: false };
 // 2019-05-31 18:00:26.327583 in local time.
@@ -59,8 +62,46 @@ describe("log - format", () => {
     assert.match(rec.time, /^2019-05-31T/);
   });
 
+  it("json: account, jti, source and code are fields of their own; text lines are unchanged", () => {
+    const { lines, log } = capture({ json: true, time: false });
+    log.warn("refused", { account: "AKEY", jti: "J1", source: "nats", code: "OLDER_JWT" });
+    log.info("plain");
+    assert.deepEqual(JSON.parse(lines[0]!), { level: "warn", msg: "refused", account: "AKEY", jti: "J1", source: "nats", code: "OLDER_JWT" });
+    assert.deepEqual(JSON.parse(lines[1]!), { level: "info", msg: "plain" });
+    const text = capture({ time: false });
+    text.log.warn("refused", { account: "AKEY", code: "OLDER_JWT" });
+    assert.deepEqual(text.lines, ["[WRN] refused\n"]);
+  });
+
   it("server time is printed in Unix date format", () => {
     assert.match(unixDate(new Date(2019, 4, 31, 18, 0, 26)), /^Fri May 31 18:00:26 \S+ 2019$/);
     assert.match(unixDate(new Date(2019, 4, 1, 8, 0, 0)), /^Wed May  1 08:00:00 \S+ 2019$/);
+  });
+});
+
+describe("log - fields from a running server (logging.json)", () => {
+  it("an accepted upload carries account, jti and source; a refusal account, source and code", async () => {
+    const op = makeOperator();
+    const t = await startServer({ operator: op, logging: { json: true } });
+    try {
+      const a = createAccount();
+      const key = a.getPublicKey();
+      const jwt = accountJwt(a, op.signer);
+      assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`, { method: "POST", body: jwt })).status, 200);
+      assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`, { method: "POST", body: accountJwt(a, a) })).status, 400);
+      const recs = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const updated = recs.find((r) => String(r["msg"]).startsWith("updated JWT for account"));
+      assert.deepEqual(
+        { account: updated?.["account"], jti: updated?.["jti"], source: updated?.["source"] },
+        { account: key, jti: peekClaims(jwt)!.jti, source: "http" },
+      );
+      const refused = recs.find((r) => r["code"] !== undefined);
+      assert.deepEqual(
+        { level: refused?.["level"], account: refused?.["account"], source: refused?.["source"], code: refused?.["code"] },
+        { level: "error", account: key, source: "http", code: "SIGNING_NOT_ENABLED" },
+      );
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -40,8 +40,9 @@ export function sendError(
     ? err
     : new AccountServerError("INTERNAL", { reason: (err as Error)?.message ?? String(err), cause: err });
   const parts = [key.slice(0, 12), e.phrase, e.reason].filter((p) => p);
-  if (e.code === "INTERNAL") log.error(`${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
-  else log.error(parts.join(" - "));
+  const fields = { ...(key !== "" ? { account: key } : {}), source: "http", code: e.code };
+  if (e.code === "INTERNAL") log.error(`${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`, fields);
+  else log.error(parts.join(" - "), fields);
   if (res.headersSent) {
     res.destroy();
     return;

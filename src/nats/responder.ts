@@ -78,6 +78,12 @@ export interface ResponderOptions {
   readonly onRefused?: (code: ErrorCode) => void;
 }
 
+/** The `jti` of a refused JWT, for the log line's fields (nothing when it does not decode). */
+function jtiOf(jwt: string): { jti?: string } {
+  const jti = peekClaims(jwt)?.jti;
+  return typeof jti === "string" && jti !== "" ? { jti } : {};
+}
+
 type UpdateKind = "legacy" | "account" | "any";
 
 /** Why an update or delete was refused, in the words nats-server uses where it has some. */
@@ -259,14 +265,20 @@ export class Responder {
       if (subjectKey === undefined && !(isAccountServerError(err) && err.code === "BAD_JWT")) {
         account = peekClaims(jwt)?.sub || "n/a";
       }
-      this.onRefused?.(isAccountServerError(err) ? err.code : "INTERNAL");
+      const code = isAccountServerError(err) ? err.code : "INTERNAL";
+      this.onRefused?.(code);
       const why =
         isAccountServerError(err) && err.code === "SIGNING_NOT_ENABLED" && this.signing
           ? "self-signed account JWTs go to the signing service only when uploaded over HTTP (POST /jwt/v1/accounts/<key>)"
           : refusalText(err);
       const message =
         isAccountServerError(err) && err.code === "VALIDATION_FAILED" ? "jwt validation failed" : "jwt update resulted in error";
-      this.log.warn(`refused JWT update for ${account.slice(0, 12)} on ${m.subject}: ${why}`);
+      this.log.warn(`refused JWT update for ${account.slice(0, 12)} on ${m.subject}: ${why}`, {
+        account,
+        ...jtiOf(jwt),
+        source: "nats",
+        code,
+      });
       // nats-servers apply whatever they receive, older or not: announce what we hold so the
       // older JWT does not stay with them.
       if (isAccountServerError(err) && err.code === "OLDER_JWT" && this.servable(account) !== undefined) {
