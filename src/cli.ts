@@ -13,6 +13,7 @@ import { AccountServer } from "./server.js";
 import { VERSION } from "./version.js";
 import { migrate, parseStoreSpec } from "./migrate.js";
 import { signerMain } from "./signer/cli.js";
+import { runDemo } from "./demo.js";
 
 export interface CliIO {
   readonly stdout: (s: string) => void;
@@ -47,6 +48,7 @@ function describe(err: unknown): string {
 export async function main(argv: readonly string[], io: CliIO = defaultIO): Promise<number> {
   if (argv[0] === "migrate") return runMigrate(argv.slice(1), io);
   if (argv[0] === "signer") return signerMain(argv.slice(1), io);
+  if (argv[0] === "demo") return runDemo(argv.slice(1), { out: (line) => io.stdout(`${line}\n`) });
   let flags: Flags;
   try {
     flags = parseFlags([...argv]);

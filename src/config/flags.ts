@@ -114,6 +114,8 @@ export const USAGE: string = [
   "  migrate               copy account JWTs between stores (see: nats-account-server migrate -h)",
   "  signer                run the signing service for self-signed accounts, approve or reject",
   "                        its queued requests (see: nats-account-server signer -h)",
+  "  demo                  the whole job in a temporary directory: operator, accounts, this server,",
+  "                        a nats-server, a push and a live revocation (see: nats-account-server demo -h)",
   "",
 ].join("\n");
 

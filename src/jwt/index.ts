@@ -8,7 +8,7 @@ export { checkAddressing, checkIssuedAt, type CheckedJwt } from "./check.js";
 export { CheckPool } from "./check-pool.js";
 export { decodeAccountJwt, decodeActivationJwt, decodeGenericJwt, decodeJwt, decodeOperatorJwt, peekClaims } from "./decode.js";
 export { base32Encode, encodePublicKey, isPublicKey, publicKeyKind, type KeyKind } from "./nkey.js";
-export { claimsId, encodeJwt, findSeed, parseSeed, type SigningKey } from "./sign.js";
+export { claimsId, encodeJwt, findSeed, formatCreds, mintKey, parseSeed, signClaims, type SigningKey } from "./sign.js";
 export { goQuote, isValidLiteralSubject } from "./subject.js";
 export { Trust } from "./trust.js";
 export {

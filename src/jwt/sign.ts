@@ -2,7 +2,7 @@
  * Issuing JWTs: nkey seeds turned into node:crypto Ed25519 private keys, and v2 tokens signed
  * with them (`header.payload` signed), as Go's nats-io/jwt encodes them.
  */
-import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { base32Encode, crc16, encodePublicKey, type KeyKind } from "./nkey.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -91,4 +91,54 @@ export function encodeJwt(claims: Record<string, unknown>, key: SigningKey): str
   const p = Buffer.from(JSON.stringify(claims)).toString("base64url");
   const sig = sign(null, Buffer.from(`${h}.${p}`), key.privateKey);
   return `${h}.${p}.${sig.toString("base64url")}`;
+}
+
+/** The seed text (`S…`) for a 32-byte Ed25519 seed of `kind`, as in creds and `.nk` files. */
+export function encodeSeed(kind: "operator" | "account" | "user", seed: Uint8Array): string {
+  if (seed.length !== 32) throw new RangeError("an nkey seed holds 32 bytes");
+  let prefix = 0;
+  for (const [p, k] of KIND_PREFIX) if (k === kind) prefix = p;
+  const raw = new Uint8Array(36);
+  // 'S' in the first five bits, then the kind's prefix across the next two bytes.
+  raw[0] = SEED_PREFIX | (prefix >> 5);
+  raw[1] = (prefix & 31) << 3;
+  raw.set(seed, 2);
+  const crc = crc16(raw, 34);
+  raw[34] = crc & 0xff;
+  raw[35] = crc >> 8;
+  return base32Encode(raw);
+}
+
+/** A fresh key pair, with its seed text (for the throwaway identities of `demo`). */
+export function mintKey(kind: "operator" | "account" | "user"): SigningKey & { readonly seed: string } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  // The raw 32-byte seed ends the PKCS#8 encoding.
+  const seed = encodeSeed(kind, privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32));
+  return { ...parseSeed(seed), seed };
+}
+
+/** Sign `claims` with `key` as issuer at `iat`, with a jti of their own. */
+export function signClaims(claims: Record<string, unknown>, key: SigningKey, iat: number): string {
+  const body = { ...claims, iat, iss: key.publicKey };
+  return encodeJwt({ jti: claimsId(body), ...body }, key);
+}
+
+/** The `.creds` text nats clients read: a user JWT and its seed. */
+export function formatCreds(userJwt: string, userSeed: string): string {
+  return [
+    "-----BEGIN NATS USER JWT-----",
+    userJwt,
+    "------END NATS USER JWT------",
+    "",
+    "************************* IMPORTANT *************************",
+    "NKEY Seed printed below can be used to sign and prove identity.",
+    "NKEYs are sensitive and should be treated as secrets.",
+    "",
+    "-----BEGIN USER NKEY SEED-----",
+    userSeed,
+    "------END USER NKEY SEED------",
+    "",
+    "*************************************************************",
+    "",
+  ].join("\n");
 }
