@@ -35,13 +35,28 @@ import { VERSION } from "./version.js";
 import { Metrics } from "./metrics.js";
 import { metricsRoute } from "./http/metrics.js";
 import { Surfaces, type Surface } from "./http/surfaces.js";
+import { consoleRoutes, type ConsoleOptions } from "./http/console/pages.js";
 
 /** The metrics endpoint and the console, as configured. */
-function operatorSurfaces(config: Config, metrics: Metrics | undefined): Surface[] {
+function operatorSurfaces(
+  config: Config,
+  log: Logger,
+  metrics: Metrics | undefined,
+  ui: Omit<ConsoleOptions, "config" | "natsServers">,
+): Surface[] {
   const out: Surface[] = [];
   if (metrics) {
     const path = config.metrics.path;
     out.push({ name: "metrics", listener: config.metrics, path, routes: [{ path, methods: { GET: metricsRoute(metrics) } }] });
+  }
+  if (config.ui.enabled) {
+    const c = config.ui;
+    const authed = (c.user !== undefined && c.password !== undefined) || c.token !== undefined;
+    const host = c.port === undefined ? config.http.host : c.host;
+    if (!authed && !["localhost", "127.0.0.1", "::1"].includes(host)) {
+      log.warn("the console answers loopback clients only: set ui.user and ui.password, or ui.token, to open it to others");
+    }
+    out.push({ name: "console", listener: c, path: "/ui/", routes: consoleRoutes({ ...ui, config: c, natsServers: config.nats.servers }) });
   }
   return out;
 }
@@ -376,13 +391,24 @@ export class AccountServer {
         : undefined;
     const signing = signRequests(config, registry, link, log);
     if (config.metrics.enabled) metrics = new Metrics({ registry, notifier, link, packSync });
-    const surfaces = new Surfaces(operatorSurfaces(config, metrics), config.http, log);
+    let server: AccountServer | undefined;
+    const surfaces = new Surfaces(
+      operatorSurfaces(config, log, metrics, {
+        registry,
+        notifier,
+        history,
+        operatorJwt: () => server?.operatorJwt ?? files.operatorJwt,
+        connection: () => link?.connection,
+        now,
+      }),
+      config.http,
+      log,
+    );
     // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
     await replica?.importAtStart();
 
     let http: Server | undefined;
     const drain = new Drain(log);
-    let server: AccountServer | undefined;
     try {
       if (link) await link.start();
       else log.info("NATS is not configured, nats-servers will not be notified of changes");

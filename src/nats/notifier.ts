@@ -7,6 +7,9 @@ import type { AccountChange, AccountRegistry, WriteJournal } from "../accounts.j
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
 import { Outbox } from "./outbox.js";
+import { peekClaims } from "../jwt/decode.js";
+
+const jtiOf = (jwt: string): string => peekClaims(jwt)?.jti ?? "";
 
 /** Where full and cache resolvers take operator-signed delete requests. */
 export const DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE";
@@ -20,6 +23,18 @@ export function updateSubject(key: string): string {
 export function activationSubject(issuer: string, hash: string): string {
   return `$SYS.ACCOUNT.${issuer}.CLAIMS.ACTIVATE.${hash}`;
 }
+
+/** One published account update, for the console: when, which JWT, and whether a server confirmed it. */
+export interface NotificationRecord {
+  readonly key: string;
+  readonly jti: string;
+  readonly sentAt: Date;
+  /** Set once a nats-server confirmed it (PING/PONG after the publish). */
+  confirmedAt: Date | undefined;
+}
+
+/** How many recent notifications are remembered. */
+const RECENT_MAX = 50;
 
 export class Notifier implements WriteJournal {
   /**
@@ -38,6 +53,9 @@ export class Notifier implements WriteJournal {
   /** Account updates published, and those a nats-server confirmed, since start (metrics). */
   private sentCount = 0;
   private confirmedCount = 0;
+  /** The last RECENT_MAX published updates, newest last; those of the batch awaiting its PONG. */
+  private readonly recentLog: NotificationRecord[] = [];
+  private sentRecords: NotificationRecord[] = [];
 
   private readonly registry: AccountRegistry;
   private readonly link: NatsLink | undefined;
@@ -166,6 +184,11 @@ export class Notifier implements WriteJournal {
     return this.confirmedCount;
   }
 
+  /** The most recent published updates, newest first. */
+  get recent(): readonly NotificationRecord[] {
+    return [...this.recentLog].reverse();
+  }
+
   /** Number of account changes not yet confirmed by a nats-server (sent or not). */
   get unconfirmed(): number {
     return this.outbox.size;
@@ -191,6 +214,10 @@ export class Notifier implements WriteJournal {
     try {
       nc.publish(updateSubject(key), entry.jwt);
       this.sentCount++;
+      const record: NotificationRecord = { key, jti: jtiOf(entry.jwt), sentAt: new Date(), confirmedAt: undefined };
+      this.recentLog.push(record);
+      if (this.recentLog.length > RECENT_MAX) this.recentLog.shift();
+      this.sentRecords.push(record);
       this.log.trace(`published update for ${key}`);
     } catch (err) {
       // Stays in the outbox: sent again on the next connect.
@@ -211,11 +238,15 @@ export class Notifier implements WriteJournal {
    */
   private confirm(nc: NatsConnection): void {
     const batch = this.sent;
+    const records = this.sentRecords;
     this.sent = new Map();
+    this.sentRecords = [];
     const p = nc.flush().then(
       () => {
         for (const [key, gen] of batch) this.outbox.confirm(key, gen);
         this.confirmedCount += batch.size;
+        const at = new Date();
+        for (const r of records) r.confirmedAt = at;
       },
       (err: unknown) => {
         this.log.debug(`${batch.size} notification(s) unconfirmed, kept for the next connect: ${(err as Error).message}`);

@@ -1,0 +1,164 @@
+/**
+ * The console's index of account summaries (name, issuer, times, size, tags), sorted by name and
+ * kept current from the change feed, so search and paging over 100,000 accounts stay cheap.
+ */
+import type { AccountRegistry } from "../../accounts.js";
+import type { StoredJwt } from "../../store/types.js";
+
+export interface AccountSummary {
+  readonly key: string;
+  readonly name: string;
+  readonly issuer: string;
+  readonly iat: number;
+  /** 0 when the JWT never expires. */
+  readonly exp: number;
+  /** Bytes of the JWT. */
+  readonly size: number;
+  readonly tags: readonly string[];
+  /** Lower-case name, key and tags: what a search looks in. */
+  readonly hay: string;
+  /** Lower-case name, then the key: the list order. */
+  readonly order: string;
+}
+
+export type ExpiryFilter = "all" | "expiring" | "expired" | "valid";
+
+export interface CatalogQuery {
+  /** Case-insensitive substring of the name, key or a tag; empty matches all. */
+  readonly q: string;
+  readonly filter: ExpiryFilter;
+  readonly offset: number;
+  readonly limit: number;
+  /** Seconds since the epoch. */
+  readonly now: number;
+  /** Seconds before `exp` that count as expiring soon. */
+  readonly warnSeconds: number;
+}
+
+/** Entries decoded per turn of the event loop while the index is built. */
+const BUILD_SLICE = 2000;
+
+/** The claims the list shows, read from the payload (the store holds only verified JWTs). */
+export function summarize(entry: StoredJwt): AccountSummary {
+  let c: Record<string, unknown> = {};
+  try {
+    const payload = entry.jwt.split(".")[1] ?? "";
+    const parsed: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    if (parsed !== null && typeof parsed === "object") c = parsed as Record<string, unknown>;
+  } catch {
+    // shown with empty fields
+  }
+  const nats = (c["nats"] ?? {}) as Record<string, unknown>;
+  const str = (v: unknown): string => (typeof v === "string" ? v : "");
+  const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  const tags = Array.isArray(nats["tags"]) ? (nats["tags"] as unknown[]).filter((t): t is string => typeof t === "string") : [];
+  const name = str(c["name"]);
+  return {
+    key: entry.key,
+    name,
+    issuer: str(c["iss"]),
+    iat: num(c["iat"]),
+    exp: num(c["exp"]),
+    size: Buffer.byteLength(entry.jwt),
+    tags,
+    hay: `${name}\n${entry.key}\n${tags.join("\n")}`.toLowerCase(),
+    order: `${name.toLowerCase()}\u0000${entry.key}`,
+  };
+}
+
+export function expiryState(exp: number, now: number, warnSeconds: number): "none" | "expired" | "expiring" | "valid" {
+  if (exp === 0) return "none";
+  if (exp <= now) return "expired";
+  return exp - now <= warnSeconds ? "expiring" : "valid";
+}
+
+export class AccountCatalog {
+  private readonly registry: AccountRegistry;
+  private readonly byKey = new Map<string, AccountSummary>();
+  private sorted: AccountSummary[] = [];
+  /** Keys changed while the index was being built; re-read once it is. */
+  private changedDuringBuild: Set<string> | undefined = new Set();
+  private readonly changedAt = new Map<string, Date>();
+  readonly built: Promise<void>;
+
+  constructor(registry: AccountRegistry, now: () => number = Date.now) {
+    this.registry = registry;
+    registry.onChange((c) => {
+      this.changedAt.set(c.key, new Date(now()));
+      if (this.changedDuringBuild) this.changedDuringBuild.add(c.key);
+      else this.refresh(c.key);
+    });
+    this.built = this.build();
+  }
+
+  /** When the account last changed while this server ran, if it did. */
+  lastChange(key: string): Date | undefined {
+    return this.changedAt.get(key);
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  get(key: string): AccountSummary | undefined {
+    return this.byKey.get(key);
+  }
+
+  query(q: CatalogQuery): { total: number; rows: AccountSummary[] } {
+    const needle = q.q.trim().toLowerCase();
+    const rows: AccountSummary[] = [];
+    let total = 0;
+    for (const s of this.sorted) {
+      if (needle !== "" && !s.hay.includes(needle)) continue;
+      if (q.filter !== "all") {
+        const st = expiryState(s.exp, q.now, q.warnSeconds);
+        if (q.filter === "valid" ? st === "expired" : st !== q.filter) continue;
+      }
+      if (total >= q.offset && rows.length < q.limit) rows.push(s);
+      total++;
+    }
+    return { total, rows };
+  }
+
+  private async build(): Promise<void> {
+    const store = this.registry.store;
+    // A directory store still reading its files in the background lists them once it is done.
+    await store.loading;
+    let n = 0;
+    for (const entry of store.entries()) {
+      const s = summarize(entry);
+      this.byKey.set(s.key, s);
+      if (++n % BUILD_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+    }
+    this.sorted = [...this.byKey.values()].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    const changed = this.changedDuringBuild ?? new Set<string>();
+    this.changedDuringBuild = undefined;
+    for (const key of changed) this.refresh(key);
+  }
+
+  /** Re-read one account from the registry: insert, move or drop its summary. */
+  private refresh(key: string): void {
+    const old = this.byKey.get(key);
+    if (old) {
+      this.sorted.splice(this.position(old.order), 1);
+      this.byKey.delete(key);
+    }
+    const entry = this.registry.store.get(key);
+    if (!entry) return;
+    const s = summarize(entry);
+    this.byKey.set(key, s);
+    this.sorted.splice(this.position(s.order), 0, s);
+  }
+
+  /** Index of the first summary whose order is not below `order` (binary search). */
+  private position(order: string): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]!.order < order) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
