@@ -114,4 +114,9 @@ JetStream bucket not yet reachable or still loading).
 Prometheus text format: requests by route and status, latencies, store size, lookups, uploads
 accepted and refused (by error code), notifications, the NATS link, pack syncs, journal timings.
 Configured in the metrics { } section (off, another path, or a listener of its own).
+
+## GET /ui/, /ui/accounts/<key>, /ui/deployment
+The read-only console (HTML), when enabled with ui { enabled: true }: accounts with search,
+expiry filter and paging; one account's decoded claims, history and diff; the NATS deployment.
+Loopback clients only unless ui.user/ui.password or ui.token are set (then required).
 `;

@@ -110,7 +110,8 @@ describe("console - in headless Chromium against a server holding 10,000 account
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the account list renders one page of 50, not all 10,000, with strict headers", async () => {
+  it("the account list renders one page of 50, not all 10,000, with strict headers", async (tc) => {
+    tc.diagnostic(`screenshots in ${SHOTS}`);
     const r = await page.goto(`${t.base}/ui/`);
     assert.equal(r?.status(), 200);
     assert.equal(r?.headers()["content-security-policy"], CONSOLE_CSP);
