@@ -23,6 +23,31 @@ export interface MetricsSources {
 /** Where an upload came from: the registry's change sources plus the HTTP and NATS front doors. */
 export type UploadSource = ChangeSource;
 
+/** A gauge read from its source at every scrape. */
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name: P + name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** A counter whose total another component keeps (read at every scrape). */
+function total(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name: P + name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests: Counter<"route" | "method" | "status">;
@@ -65,31 +90,14 @@ export class Metrics {
       registers,
     });
     const self = this;
-    new Gauge({
-      name: `${P}jwt_lookup_hit_ratio`,
-      help: "Share of account JWT GETs answered with a JWT since start (0 before the first)",
-      registers,
-      collect() {
-        const all = self.hits + self.misses;
-        this.set(all === 0 ? 0 : self.hits / all);
-      },
+    gauge(this.registry, "jwt_lookup_hit_ratio", "Share of account JWT GETs answered with a JWT since start (0 before the first)", () => {
+      const all = self.hits + self.misses;
+      return all === 0 ? 0 : self.hits / all;
     });
-    new Gauge({
-      name: `${P}store_accounts`,
-      help: "Account JWTs held by the store",
-      registers,
-      collect() {
-        this.set(src.registry.store.size);
-      },
-    });
-    new Gauge({
-      name: `${P}store_ready`,
-      help: "1 when the store can answer (a KV bucket has loaded)",
-      registers,
-      collect() {
-        this.set(src.registry.store.ready === false ? 0 : 1);
-      },
-    });
+    gauge(this.registry, "store_accounts", "Account JWTs held by the store", () => src.registry.store.size);
+    gauge(this.registry, "store_ready", "1 when the store can answer (a KV bucket has loaded)", () =>
+      src.registry.store.ready === false ? 0 : 1,
+    );
     this.accepted = new Counter({
       name: `${P}uploads_accepted_total`,
       help: "Account JWT changes stored, by where they came from",
@@ -102,48 +110,18 @@ export class Metrics {
       labelNames: ["source", "code"],
       registers,
     });
-    new Counter({
-      name: `${P}notifications_sent_total`,
-      help: "Account update notifications published to NATS",
-      registers,
-      collect() {
-        this.reset();
-        this.inc(src.notifier.sentTotal);
-      },
-    });
-    new Counter({
-      name: `${P}notifications_confirmed_total`,
-      help: "Account update notifications a nats-server confirmed (PING/PONG after the publish)",
-      registers,
-      collect() {
-        this.reset();
-        this.inc(src.notifier.confirmedTotal);
-      },
-    });
-    new Gauge({
-      name: `${P}notifications_unconfirmed`,
-      help: "Account changes no nats-server has confirmed yet (sent or not)",
-      registers,
-      collect() {
-        this.set(src.notifier.unconfirmed);
-      },
-    });
-    new Gauge({
-      name: `${P}notifications_pending`,
-      help: "Changes waiting for a NATS connection",
-      registers,
-      collect() {
-        this.set(src.notifier.backlog);
-      },
-    });
-    new Gauge({
-      name: `${P}nats_connected`,
-      help: "1 while the NATS connection is up (0 while reconnecting or without NATS)",
-      registers,
-      collect() {
-        this.set(src.notifier.connected ? 1 : 0);
-      },
-    });
+    total(this.registry, "notifications_sent_total", "Account update notifications published to NATS", () => src.notifier.sentTotal);
+    total(
+      this.registry,
+      "notifications_confirmed_total",
+      "Account update notifications a nats-server confirmed (PING/PONG after the publish)",
+      () => src.notifier.confirmedTotal,
+    );
+    gauge(this.registry, "notifications_unconfirmed", "Account changes no nats-server has confirmed yet (sent or not)", () => src.notifier.unconfirmed);
+    gauge(this.registry, "notifications_pending", "Changes waiting for a NATS connection", () => src.notifier.backlog);
+    gauge(this.registry, "nats_connected", "1 while the NATS connection is up (0 while reconnecting or without NATS)", () =>
+      src.notifier.connected ? 1 : 0,
+    );
     this.reconnects = new Counter({
       name: `${P}nats_reconnects_total`,
       help: "NATS connections re-established after the first",
