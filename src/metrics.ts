@@ -59,6 +59,8 @@ export class Metrics {
   private readonly syncRounds: Counter<"outcome">;
   private readonly divergences: Counter;
   private readonly storeTiming: Histogram<"operation">;
+  /** Label children by route, method and status: prom-client hashes label objects on every call. */
+  private readonly requestChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
   private hits = 0;
   private misses = 0;
   private readonly onTiming: (msg: unknown) => void;
@@ -170,8 +172,14 @@ export class Metrics {
 
   /** One answered HTTP request; `route` is the route template (a bounded label set). */
   request(route: string, method: string, status: number, seconds: number): void {
-    this.requests.inc({ route, method, status });
-    this.latency.observe({ route, method }, seconds);
+    const id = `${route} ${method} ${status}`;
+    let child = this.requestChildren.get(id);
+    if (!child) {
+      child = { count: this.requests.labels(route, method, String(status)), latency: this.latency.labels(route, method) };
+      this.requestChildren.set(id, child);
+    }
+    child.count.inc();
+    child.latency.observe(seconds);
     if (route === "/jwt/v1/accounts/:key" && (method === "GET" || method === "HEAD")) {
       if (status === 200 || status === 304) {
         this.hits++;

@@ -79,6 +79,8 @@ export class Router {
   /** Fast handlers by exact path (static routes) and by path prefix up to the parameter. */
   private readonly fastStatic = new Map<string, FastHandler>();
   private readonly fastPrefix = new Map<string, FastHandler>();
+  /** Route templates by fast-path prefix: the hot requests' metrics label without a scan. */
+  private readonly prefixTemplate = new Map<string, string>();
 
   constructor(routes: readonly Route[]) {
     this.routes = routes.map((r) => {
@@ -101,6 +103,7 @@ export class Router {
         !earlier.some((e) => e.segs[e.segs.length - 1] !== "" && matchSegs(e.segs.slice(0, -1), r.segs.slice(0, -1), false))
       ) {
         this.fastPrefix.set(r.path.slice(0, r.path.lastIndexOf("/") + 1), r.fast);
+        this.prefixTemplate.set(r.path.slice(0, r.path.lastIndexOf("/") + 1), r.path);
       }
     });
   }
@@ -153,7 +156,13 @@ export class Router {
   /** The route template a request URL matches (a bounded metrics label), or "unmatched". */
   templateOf(url: string): string {
     const q = url.indexOf("?");
-    return this.match(q < 0 ? url : url.slice(0, q), false)?.route.path ?? "unmatched";
+    const path = q < 0 ? url : url.slice(0, q);
+    const slash = path.lastIndexOf("/");
+    if (slash > 0 && slash < path.length - 1 && !path.slice(slash + 1).includes("%")) {
+      const t = this.prefixTemplate.get(path.slice(0, slash + 1));
+      if (t !== undefined) return t;
+    }
+    return this.match(path, false)?.route.path ?? "unmatched";
   }
 
   /** Find where a near-miss path should redirect to (trailing slash, case, `//`, `..`). */
