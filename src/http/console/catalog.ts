@@ -15,10 +15,11 @@ export interface AccountSummary {
   /** Bytes of the JWT. */
   readonly size: number;
   readonly tags: readonly string[];
-  /** Lower-case name, key and tags: what a search looks in. */
+  /**
+   * Lower-case name, key and tags, one per line: what a search looks in, and the list order
+   * (by name, then by the unique key).
+   */
   readonly hay: string;
-  /** Lower-case name, then the key: the list order. */
-  readonly order: string;
 }
 
 export type ExpiryFilter = "all" | "expiring" | "expired" | "valid";
@@ -62,7 +63,6 @@ export function summarize(entry: StoredJwt): AccountSummary {
     size: Buffer.byteLength(entry.jwt),
     tags,
     hay: `${name}\n${entry.key}\n${tags.join("\n")}`.toLowerCase(),
-    order: `${name.toLowerCase()}\u0000${entry.key}`,
   };
 }
 
@@ -70,6 +70,19 @@ export function expiryState(exp: number, now: number, warnSeconds: number): "non
   if (exp === 0) return "none";
   if (exp <= now) return "expired";
   return exp - now <= warnSeconds ? "expiring" : "valid";
+}
+
+const byHay = (a: AccountSummary, b: AccountSummary): number => (a.hay < b.hay ? -1 : a.hay > b.hay ? 1 : 0);
+
+function merge(a: readonly AccountSummary[], b: readonly AccountSummary[]): AccountSummary[] {
+  const out = new Array<AccountSummary>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]!.hay <= b[j]!.hay ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
 }
 
 export class AccountCatalog {
@@ -124,13 +137,24 @@ export class AccountCatalog {
     const store = this.registry.store;
     // A directory store still reading its files in the background lists them once it is done.
     await store.loading;
-    let n = 0;
+    // Each slice is sorted and merged into what is sorted so far: one sort of everything at the
+    // end would hold the event loop for a few hundred milliseconds at 100,000 accounts.
+    let slice: AccountSummary[] = [];
+    const mergeSlice = (): void => {
+      slice.sort(byHay);
+      this.sorted = merge(this.sorted, slice);
+      slice = [];
+    };
     for (const entry of store.entries()) {
       const s = summarize(entry);
       this.byKey.set(s.key, s);
-      if (++n % BUILD_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+      slice.push(s);
+      if (slice.length === BUILD_SLICE) {
+        mergeSlice();
+        await new Promise<void>((r) => setImmediate(r));
+      }
     }
-    this.sorted = [...this.byKey.values()].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    mergeSlice();
     const changed = this.changedDuringBuild ?? new Set<string>();
     this.changedDuringBuild = undefined;
     for (const key of changed) this.refresh(key);
@@ -140,23 +164,23 @@ export class AccountCatalog {
   private refresh(key: string): void {
     const old = this.byKey.get(key);
     if (old) {
-      this.sorted.splice(this.position(old.order), 1);
+      this.sorted.splice(this.position(old.hay), 1);
       this.byKey.delete(key);
     }
     const entry = this.registry.store.get(key);
     if (!entry) return;
     const s = summarize(entry);
     this.byKey.set(key, s);
-    this.sorted.splice(this.position(s.order), 0, s);
+    this.sorted.splice(this.position(s.hay), 0, s);
   }
 
-  /** Index of the first summary whose order is not below `order` (binary search). */
-  private position(order: string): number {
+  /** Index of the first summary whose hay is not below `hay` (binary search). */
+  private position(hay: string): number {
     let lo = 0;
     let hi = this.sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid]!.order < order) lo = mid + 1;
+      if (this.sorted[mid]!.hay < hay) lo = mid + 1;
       else hi = mid;
     }
     return lo;
