@@ -108,7 +108,7 @@ export class Metrics {
     });
     this.refused = new Counter({
       name: `${P}uploads_refused_total`,
-      help: "Account JWT uploads refused, by where they came from and error code",
+      help: "JWT uploads (accounts, activation tokens) refused, by where they came from and error code",
       labelNames: ["source", "code"],
       registers,
     });

@@ -33,33 +33,7 @@ import {
 } from "./store/index.js";
 import { VERSION } from "./version.js";
 import { Metrics } from "./metrics.js";
-import { metricsRoute } from "./http/metrics.js";
-import { Surfaces, type Surface } from "./http/surfaces.js";
-import { consoleRoutes, type ConsoleOptions } from "./http/console/pages.js";
-
-/** The metrics endpoint and the console, as configured. */
-function operatorSurfaces(
-  config: Config,
-  log: Logger,
-  metrics: Metrics | undefined,
-  ui: Omit<ConsoleOptions, "config" | "natsServers">,
-): Surface[] {
-  const out: Surface[] = [];
-  if (metrics) {
-    const path = config.metrics.path;
-    out.push({ name: "metrics", listener: config.metrics, path, routes: [{ path, methods: { GET: metricsRoute(metrics) } }] });
-  }
-  if (config.ui.enabled) {
-    const c = config.ui;
-    const authed = (c.user !== undefined && c.password !== undefined) || c.token !== undefined;
-    const host = c.port === undefined ? config.http.host : c.host;
-    if (!authed && !["localhost", "127.0.0.1", "::1"].includes(host)) {
-      log.warn("the console answers loopback clients only: set ui.user and ui.password, or ui.token, to open it to others");
-    }
-    out.push({ name: "console", listener: c, path: "/ui/", routes: consoleRoutes({ ...ui, config: c, natsServers: config.nats.servers }) });
-  }
-  return out;
-}
+import { operatorSurfaces, Surfaces } from "./http/surfaces.js";
 
 export interface ServerOptions {
   readonly config: Config;

@@ -4,10 +4,12 @@
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { SideListener } from "../config/types.js";
+import type { Config, HttpConfig, SideListener } from "../config/types.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import { createListener, createSideApp } from "./app.js";
-import type { HttpConfig } from "../config/types.js";
+import { consoleRoutes, type ConsoleOptions } from "./console/pages.js";
+import { metricsRoute } from "./metrics.js";
 import type { Route } from "./router.js";
 
 export interface Surface {
@@ -74,4 +76,28 @@ export class Surfaces {
       ),
     );
   }
+}
+
+/** The metrics endpoint and the console, as configured. */
+export function operatorSurfaces(
+  config: Config,
+  log: Logger,
+  metrics: Metrics | undefined,
+  ui: Omit<ConsoleOptions, "config" | "natsServers">,
+): Surface[] {
+  const out: Surface[] = [];
+  if (metrics) {
+    const path = config.metrics.path;
+    out.push({ name: "metrics", listener: config.metrics, path, routes: [{ path, methods: { GET: metricsRoute(metrics) } }] });
+  }
+  if (config.ui.enabled) {
+    const c = config.ui;
+    const authed = (c.user !== undefined && c.password !== undefined) || c.token !== undefined;
+    const host = c.port === undefined ? config.http.host : c.host;
+    if (!authed && !["localhost", "127.0.0.1", "::1"].includes(host)) {
+      log.warn("the console answers loopback clients only: set ui.user and ui.password, or ui.token, to open it to others");
+    }
+    out.push({ name: "console", listener: c, path: "/ui/", routes: consoleRoutes({ ...ui, config: c, natsServers: config.nats.servers }) });
+  }
+  return out;
 }
