@@ -7,7 +7,7 @@ import type { AccountChange, AccountRegistry, WriteJournal } from "../accounts.j
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
 import { Outbox } from "./outbox.js";
-import { peekClaims } from "../jwt/decode.js";
+import { peekClaims } from "../jwt/index.js";
 
 const jtiOf = (jwt: string): string => peekClaims(jwt)?.jti ?? "";
 

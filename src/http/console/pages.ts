@@ -9,7 +9,7 @@ import { createInbox, type NatsConnection } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../../accounts.js";
 import type { UiConfig } from "../../config/types.js";
 import { AccountServerError } from "../../errors.js";
-import { decodeOperatorJwt } from "../../jwt/decode.js";
+import { decodeOperatorJwt } from "../../jwt/index.js";
 import type { Notifier } from "../../nats/notifier.js";
 import type { HistoryEntry, HistorySource } from "../../store/types.js";
 import { send } from "../respond.js";
