@@ -32,7 +32,7 @@ import {
   type JwtStore,
 } from "./store/index.js";
 import { VERSION } from "./version.js";
-import { Metrics } from "./metrics.js";
+import { Metrics } from "./http/metrics.js";
 import { operatorSurfaces, Surfaces } from "./http/surfaces.js";
 
 export interface ServerOptions {

@@ -11,7 +11,7 @@ import type { ActivationRegistry } from "../activations.js";
 import type { HttpConfig } from "../config/types.js";
 import { isAccountServerError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Metrics } from "../metrics.js";
+import type { Metrics } from "./metrics.js";
 import type { Notifier } from "../nats/notifier.js";
 import { accountRoutes, type AccountRoutesOptions } from "./accounts.js";
 import { activationRoutes } from "./activations.js";

@@ -6,10 +6,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config, HttpConfig, SideListener } from "../config/types.js";
 import type { Logger } from "../log.js";
-import type { Metrics } from "../metrics.js";
 import { createListener, createSideApp } from "./app.js";
 import { consoleRoutes, type ConsoleOptions } from "./console/pages.js";
-import { metricsRoute } from "./metrics.js";
+import { metricsRoute, type Metrics } from "./metrics.js";
 import type { Route } from "./router.js";
 
 export interface Surface {

@@ -19,6 +19,7 @@ export { writeFileDurable } from "../durable.js";
 export { HistoryLog } from "./history.js";
 export { KvStore } from "./kv.js";
 export { nscOperatorJwtPath } from "./nsc.js";
+export { STORE_TIMING_CHANNEL, type StoreTiming } from "./timing.js";
 export {
   contentEtag,
   contentId,

@@ -3,7 +3,7 @@
  * kept current from the change feed, so search and paging over 100,000 accounts stay cheap.
  */
 import type { AccountRegistry } from "../../accounts.js";
-import type { StoredJwt } from "../../store/types.js";
+import type { StoredJwt } from "../../store/index.js";
 
 export interface AccountSummary {
   readonly key: string;

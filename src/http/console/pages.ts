@@ -11,7 +11,7 @@ import type { UiConfig } from "../../config/types.js";
 import { AccountServerError } from "../../errors.js";
 import { decodeOperatorJwt } from "../../jwt/index.js";
 import type { Notifier } from "../../nats/notifier.js";
-import type { HistoryEntry, HistorySource } from "../../store/types.js";
+import type { HistoryEntry, HistorySource } from "../../store/index.js";
 import { send } from "../respond.js";
 import type { Handler, RequestContext, Route } from "../router.js";
 import { AccountCatalog, expiryState, type AccountSummary, type ExpiryFilter } from "./catalog.js";

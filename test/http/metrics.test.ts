@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { accountJwt, createAccount, makeOperator } from "./helpers/fixtures.js";
-import { startNatsServer, tempDir, writeFile, type NatsServer } from "./helpers/processes.js";
-import { startServer, type TestServer } from "./helpers/server.js";
-import { loadConfigFile } from "../src/config/schema.js";
-import { connectSys, resolverConf, startPeer, until } from "./nats/kit.js";
+import { accountJwt, createAccount, makeOperator } from "../helpers/fixtures.js";
+import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+import { loadConfigFile } from "../../src/config/schema.js";
+import { connectSys, resolverConf, startPeer, until } from "../nats/kit.js";
 
 const P = "nats_account_server_";
 
