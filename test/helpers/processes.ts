@@ -58,7 +58,8 @@ export class Proc {
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    this.exited = new Promise((res) => child.on("exit", (code) => res(code)));
+    // "close", not "exit": the exit can be seen before the last output is read from the pipes.
+    this.exited = new Promise((res) => child.on("close", (code) => res(code)));
   }
 
   get output(): string {
