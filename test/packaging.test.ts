@@ -104,6 +104,12 @@ describe("packaging - npm pack, global install with --omit=dev, seed first steps
     }
   });
 
+  it("the installed binary runs the demo to the end with production dependencies only", async () => {
+    const proc = new Proc(spawn(bin, ["demo"], { cwd: work, stdio: ["ignore", "pipe", "pipe"] }));
+    assert.equal(await proc.exited, 0, proc.output);
+    assert.match(proc.output, /the nats-server disconnected the user: .*revoked/i);
+  });
+
   it("runs through npx from the tarball", async () => {
     const { stdout } = await run("npm", ["exec", "--yes", `--package=${tarball}`, "--", "nats-account-server", "--version"], {
       cwd: work,
