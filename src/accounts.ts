@@ -217,7 +217,7 @@ export class AccountRegistry {
     // (a removal, the next upload) is still ordered after this one.
     const c = this.check(jwt, opts.key);
     const checked = c instanceof Promise ? await c : c;
-    return this.queue.run(checked.sub, () => this.store_(checked, opts.source, false, opts.broadcast === true));
+    return this.queue.run(checked.sub, () => this.store_(checked, opts.source, undefined, opts.broadcast === true));
   }
 
   /**
@@ -248,22 +248,34 @@ export class AccountRegistry {
   private async store_(
     d: CheckedJwt,
     source: ChangeSource,
-    external: boolean,
+    external: ExternalChange | undefined,
     broadcast = false,
   ): Promise<AcceptResult> {
     for (let attempt = 1; ; attempt++) {
+      const before = this.store.get(d.sub);
       try {
         return await this.storeOnce(d, source, external, broadcast);
       } catch (err) {
-        if (!(err instanceof StoreConflictError) || attempt >= AccountRegistry.CONFLICT_RETRIES) throw err;
+        if (!(err instanceof StoreConflictError)) throw err;
+        // The store re-read the key: what another instance wrote is served from now on.
+        this.emitRefreshed(d.sub, before);
+        if (attempt >= AccountRegistry.CONFLICT_RETRIES) throw err;
       }
     }
+  }
+
+  /** Announce on the change feed what a lost compare-and-set brought in (made elsewhere). */
+  private emitRefreshed(key: string, previous: StoredJwt | undefined): void {
+    const entry = this.store.get(key);
+    if (entry === previous) return;
+    if (entry) this.emit({ key, entry, previous, source: "cluster", jti: peekClaims(entry.jwt)?.jti ?? "" });
+    else this.emit({ key, entry, previous, source: "cluster", jti: "", deleted: this.store.isDeleted(key) });
   }
 
   private async storeOnce(
     d: CheckedJwt,
     source: ChangeSource,
-    external: boolean,
+    external: ExternalChange | undefined,
     broadcast: boolean,
   ): Promise<AcceptResult> {
     if (SYNC_SOURCES.has(source) && this.store.isDeleted(d.sub)) {
@@ -273,8 +285,11 @@ export class AccountRegistry {
     if (previous) {
       // Identity is the bytes. Not the `jti`: Go's jwt library (nsc) hashes only the standard
       // claims into it, so two edits issued in one second share `iat` and `jti`, and the later
-      // one must replace. An undecodable stored file is replaced too.
-      if (previous.jwt === d.token) return { changed: false, entry: previous };
+      // one must replace. An undecodable stored file is replaced too. When another instance
+      // wrote what we serve already, only its revision is new.
+      if (previous.jwt === d.token) {
+        return { changed: false, entry: (external && this.store.adopt?.(external)) || previous };
+      }
       const old = this.issuedAt(previous);
       if (old !== undefined) {
         if (old > d.iat) {
@@ -294,7 +309,7 @@ export class AccountRegistry {
     }
     // Journals (the NATS outbox) record the change before the store has it, so a crash between
     // the two can only cause an extra announcement, never a missing one.
-    const journals = external || broadcast ? [] : this.journals;
+    const journals = external !== undefined || broadcast ? [] : this.journals;
     let begun = 0;
     try {
       for (const j of journals) {
@@ -304,9 +319,7 @@ export class AccountRegistry {
       let entry: StoredJwt;
       try {
         entry =
-          external && this.store.adopt
-            ? this.store.adopt(d.sub, d.token)!
-            : await this.store.put(d.sub, d.token);
+          external && this.store.adopt ? this.store.adopt(external)! : await this.store.put(d.sub, d.token);
       } catch (err) {
         if (err instanceof StoreConflictError) throw err;
         const code = err instanceof StoreUnavailableError ? "STORE_UNAVAILABLE" : "SAVE_FAILED";
@@ -393,20 +406,24 @@ export class AccountRegistry {
   async applyExternal(change: ExternalChange, source: ChangeSource): Promise<void> {
     const { key, jwt } = change;
     if (jwt === undefined) {
-      if (change.deleted && this.store.adopt) {
-        await this.queue.run(key, async () => {
-          const previous = this.store.get(key);
-          this.store.adopt!(key, undefined, true);
-          this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true });
-        });
-      } else {
+      if (!this.store.adopt) {
         await this.remove(key, source);
+        return;
       }
+      await this.queue.run(key, async () => {
+        if (this.store.isOutdated?.(change)) return;
+        const previous = this.store.get(key);
+        this.store.adopt!(change);
+        if (!previous && !change.deleted) return;
+        this.emit({ key, entry: undefined, previous, source, jti: "", ...(change.deleted ? { deleted: true } : {}) });
+      });
       return;
     }
     const c = this.check(jwt, key);
     const checked = c instanceof Promise ? await c : c;
-    await this.queue.run(key, () => this.store_(checked, source, true));
+    await this.queue.run(key, async () => {
+      if (!this.store.isOutdated?.(change)) await this.store_(checked, source, change);
+    });
   }
 
   /**

@@ -2,7 +2,8 @@
  * JetStream key-value store backend: several stateless account servers share one replicated
  * bucket. Writes are compare-and-set on the key's revision; every instance watches the bucket.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConfig } from "../config/types.js";
 import { isPublicKey } from "../jwt/index.js";
@@ -36,14 +37,33 @@ function isConflict(err: unknown): boolean {
   return e.code === 10071 || /wrong last sequence/.test(e.message ?? "");
 }
 
+/** A bucket entry as the change it records (a PUT, or a DEL/PURGE marker). */
+function changeOf(e: KvEntry): ExternalChange {
+  return e.operation === "PUT"
+    ? { key: e.key, jwt: e.string(), revision: e.revision }
+    : { key: e.key, jwt: undefined, deleted: e.operation === "DEL", revision: e.revision };
+}
+
 export class KvStore extends IndexedStore implements JwtStore {
   readonly kind = "kv";
   readonly writable = true;
   private readonly opts: KvStoreOptions;
   private readonly log: Logger;
-  /** Latest bucket revision seen per key (PUT or DEL), the base of the next compare-and-set. */
+  /**
+   * Bucket revision of what is served per key (a JWT, or its absence after a DEL/PURGE), the
+   * base of the next compare-and-set; always changed together with the served entry.
+   */
   private readonly revisions = new Map<string, number>();
   private kv: KV | undefined;
+  private js: JetStreamClient | undefined;
+  /**
+   * Stream sequence up to which the watch has delivered every change (of every key): the base of
+   * the stream-level compare-and-set, so a write only lands if nothing was stored since then.
+   */
+  private seen = 0;
+  private seenWaiters: Array<() => void> = [];
+  /** Per key, the newest change the watch delivered that is not served yet (queued in the registry). */
+  private readonly heard = new Map<string, ExternalChange>();
   private link: NatsLink | undefined;
   private attached: NatsConnection | undefined;
   private onExternal: ((c: ExternalChange) => void) | undefined;
@@ -104,6 +124,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       replicas: this.opts.replicas,
       history: this.opts.history,
     });
+    this.js = jetstream(nc);
     this.watcher?.stop();
     this.kv = kv;
     await this.load(kv);
@@ -128,67 +149,118 @@ export class KvStore extends IndexedStore implements JwtStore {
       })().catch((err: unknown) => this.log.error(`bucket watch ended: ${(err as Error).message}`));
     });
     await done;
+    // Everything up to the stream's last sequence at the start was delivered (or superseded).
+    this.see(status.streamInfo.state.last_seq);
     if (!this.isReady) this.log.info(`store ready: ${this.size} account JWT(s) in bucket ${this.opts.bucket}`);
     this.isReady = true;
   }
 
+  /**
+   * A bucket entry from the watch. While loading it is served at once; afterwards it is reported
+   * and served only when the registry applies it, in order with this instance's own writes, so
+   * the served JWT and the revision it was read at always change together.
+   */
   private apply(e: KvEntry, initial: boolean): void {
+    this.see(e.revision);
     const key = e.key;
     if (!isPublicKey(key, "account")) return;
-    const known = this.revisions.get(key) ?? 0;
-    if (e.revision <= known) return; // our own write coming back, or a replay
-    this.revisions.set(key, e.revision);
-    if (e.operation === "PUT") {
-      const jwt = e.string();
-      if (initial) {
-        this.setEntry(key, jwt);
-      } else {
-        this.onExternal?.({ key, jwt });
-      }
-    } else if (initial) {
-      this.forget(key, e.operation === "DEL");
+    // Our own write coming back, or a replay after the watch's consumer was recreated.
+    if (e.revision <= (this.revisions.get(key) ?? 0)) return;
+    const change = changeOf(e);
+    if (initial) {
+      this.adopt(change);
     } else {
-      this.onExternal?.({ key, jwt: undefined, deleted: e.operation === "DEL" });
+      this.heard.set(key, change);
+      this.onExternal?.(change);
     }
   }
 
+  private see(seq: number): void {
+    if (seq <= this.seen) return;
+    this.seen = seq;
+    const waiters = this.seenWaiters;
+    this.seenWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once the watch delivered something after `seq`, or after `ms`. */
+  private seenAfter(seq: number, ms: number): Promise<boolean> {
+    if (this.seen > seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.seenWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   private bucket(): KV {
-    if (!this.kv || !this.isReady || !this.link?.connection) {
+    if (!this.kv || !this.js || !this.isReady || !this.link?.connection) {
       throw new StoreUnavailableError(`bucket ${this.opts.bucket} is not available`);
     }
     return this.kv;
   }
 
+  /** How long a write that lost the stream-level compare-and-set waits for the watch to catch up. */
+  private static readonly CATCH_UP_MS = 5000;
+
+  /**
+   * Write `jwt` only if the key still holds what is served now, the entry the caller's `iat`
+   * check read (the registry runs both in one per-key critical section). nats-server 2.9 checks
+   * the per-subject expected sequence against stored messages only, so two racing writes with the
+   * same base can both land (nats-server#4320); the stream-level expected last sequence counts
+   * writes in flight, so each write also names the last stream sequence the watch delivered: it
+   * lands only if nothing at all was stored since, and everything stored until then is known.
+   * A write to another key in between only means waiting for the watch and trying again.
+   */
   async put(key: string, jwt: string): Promise<StoredJwt> {
-    const kv = this.bucket();
-    const base = this.revisions.get(key) ?? 0;
-    let rev: number;
-    try {
-      rev = base > 0 ? await kv.update(key, jwt, base) : await kv.create(key, jwt);
-    } catch (err) {
-      if (isConflict(err)) {
-        await this.refresh(kv, key);
+    this.bucket();
+    for (;;) {
+      const heard = this.heard.get(key);
+      if (heard && !this.isOutdated(heard)) {
+        // Another instance changed the key since: serve that, and let the caller decide again.
+        this.adopt(heard);
         throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
       }
-      throw err;
+      const after = this.seen;
+      const h = headers();
+      h.set("Nats-Expected-Last-Sequence", String(after));
+      h.set("Nats-Expected-Last-Subject-Sequence", String(this.revisions.get(key) ?? 0));
+      let seq: number;
+      try {
+        seq = (await this.js!.publish(`$KV.${this.opts.bucket}.${key}`, jwt, { headers: h })).seq;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        if (!(await this.seenAfter(after, KvStore.CATCH_UP_MS))) {
+          throw new StoreUnavailableError(`bucket ${this.opts.bucket}: the watch does not catch up`);
+        }
+        continue;
+      }
+      // Ours directly follows `after`: if the watch had nothing newer, it is complete up to ours.
+      if (this.seen === after) this.see(seq);
+      this.revisions.set(key, seq);
+      return this.setEntry(key, jwt);
     }
-    this.revisions.set(key, Math.max(rev, this.revisions.get(key) ?? 0));
-    return this.setEntry(key, jwt);
   }
 
-  /** Re-read one key after a lost compare-and-set, so the caller can decide again. */
-  private async refresh(kv: KV, key: string): Promise<void> {
-    const e = await kv.get(key);
-    if (!e) return;
-    this.revisions.set(key, e.revision);
-    if (e.operation === "PUT") this.setEntry(key, e.string());
-    else this.forget(key, e.operation === "DEL");
+  isOutdated(change: ExternalChange): boolean {
+    return change.revision !== undefined && change.revision <= (this.revisions.get(change.key) ?? 0);
   }
 
-  adopt(key: string, jwt: string | undefined, deleted = false): StoredJwt | undefined {
-    if (jwt !== undefined) return this.setEntry(key, jwt);
-    this.forget(key, deleted);
-    return undefined;
+  adopt(change: ExternalChange): StoredJwt | undefined {
+    const { key, jwt } = change;
+    // Never an older entry paired with a newer revision: that is how an older JWT got written.
+    if (change.revision !== undefined && change.revision < (this.revisions.get(key) ?? 0)) return this.index.get(key);
+    if (change.revision !== undefined) this.revisions.set(key, change.revision);
+    const heard = this.heard.get(key);
+    if (heard && this.isOutdated(heard)) this.heard.delete(key);
+    if (jwt === undefined) {
+      this.forget(key, change.deleted === true);
+      return undefined;
+    }
+    const current = this.index.get(key);
+    return current?.jwt === jwt ? current : this.setEntry(key, jwt);
   }
 
   /** Expired JWTs leave the served view; the bucket keeps them as history. */
@@ -196,12 +268,13 @@ export class KvStore extends IndexedStore implements JwtStore {
     this.forget(key, false);
   }
 
+  /** A deletion is an operator's order: it is not compared with what is stored. */
   async tombstone(key: string): Promise<void> {
-    const kv = this.bucket();
-    await kv.delete(key);
-    const e = await kv.get(key);
-    if (e) this.revisions.set(key, Math.max(e.revision, this.revisions.get(key) ?? 0));
-    this.forget(key, true);
+    this.bucket();
+    const h = headers();
+    h.set("KV-Operation", "DEL");
+    const seq = (await this.js!.publish(`$KV.${this.opts.bucket}.${key}`, undefined, { headers: h })).seq;
+    this.adopt({ key, jwt: undefined, deleted: true, revision: seq });
   }
 
   async history(key: string): Promise<HistoryEntry[]> {

@@ -21,6 +21,11 @@ export interface ExternalChange {
   readonly jwt: string | undefined;
   /** The JWT disappeared because the account was deleted (a tombstone), not just removed. */
   readonly deleted?: boolean;
+  /**
+   * Where the change sits in the store's own order (the bucket revision): a store with revisions
+   * serves a change together with its revision, the base of its next compare-and-set.
+   */
+  readonly revision?: number;
 }
 
 /** One stored version of an account JWT, oldest first in a history list. */
@@ -81,8 +86,14 @@ export interface JwtStore {
   /**
    * Take a change another instance already made durable (shared stores): update the index only.
    * Stores without `adopt` persist nothing themselves on external changes, so `put` serves.
+   * Also called with a change whose content is already served, so its revision is recorded.
    */
-  adopt?(key: string, jwt: string | undefined, deleted?: boolean): StoredJwt | undefined;
+  adopt?(change: ExternalChange): StoredJwt | undefined;
+  /**
+   * True when the store already serves `change` or a later one (a change reported from outside
+   * is applied in order with local writes, and may have been overtaken by the time it runs).
+   */
+  isOutdated?(change: ExternalChange): boolean;
   /** False while the backend is still loading or unreachable (absent means always ready). */
   readonly ready?: boolean;
   /**
