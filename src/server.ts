@@ -357,6 +357,7 @@ export class AccountServer {
           name: config.nats.name,
           signing: config.signRequestSubject !== undefined,
           onRefused: (code) => metrics?.refusal("nats", code),
+          group: store.group,
         })
       : undefined;
     const packSync =
@@ -378,6 +379,10 @@ export class AccountServer {
       config.http,
       log,
     );
+    // A peer that gave us JWTs we lacked may answer lookups too: misses wait for it from now on.
+    packSync?.onResult((r) => {
+      if (r.outcome === "merged" && r.changed > 0) responder?.lookups.answered();
+    });
     // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
     await replica?.importAtStart();
 
@@ -506,6 +511,17 @@ export class AccountServer {
         unconfirmed_notifications: this.notifier.unconfirmed,
         pending_notifications: this.notifier.backlog,
         ...(this.packSync ? { pack_sync_interval_ms: this.packSync.currentIntervalMs } : {}),
+        ...(this.responder
+          ? {
+              lookups: {
+                wait: this.responder.lookups.mode,
+                asked: this.responder.lookups.stats.asked,
+                found: this.responder.lookups.stats.found,
+                waited_out: this.responder.lookups.stats.waitedOut,
+                skipped: this.responder.lookups.stats.skipped,
+              },
+            }
+          : {}),
       },
       ...(this.replica ? { primary: this.replica.status() } : {}),
     };

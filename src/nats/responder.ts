@@ -4,13 +4,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
 import { AccountServerError, isAccountServerError, type ErrorCode } from "../errors.js";
-import { encodePublicKey, isPublicKey, peekClaims } from "../jwt/index.js";
+import { encodePublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { VERSION } from "../version.js";
 import type { NatsLink } from "./connection.js";
+import { GROUP_HEADER, Lookups } from "./lookup.js";
 import { DELETE_SUBJECT, type Notifier } from "./notifier.js";
 
 /** Asked by full and cache resolvers for an account they do not hold. */
@@ -26,10 +27,6 @@ export const PACK_SUBJECT = "$SYS.REQ.CLAIMS.PACK";
 /** Full resolvers answer PACK in this queue group, so each request gets exactly one stream. */
 export const PACK_QUEUE = "responder";
 export { DELETE_SUBJECT };
-
-export function lookupSubject(key: string): string {
-  return `$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`;
-}
 
 /** The `server` object of every JSON reply; nsc refuses replies whose `name` is empty. */
 export class ServerIdentity {
@@ -68,6 +65,11 @@ export interface ResponderOptions {
   readonly log: Logger;
   /** ms to wait for an answer to our own LOOKUP (the legacy `signrequesttimeout`). */
   readonly lookupTimeoutMs: number;
+  /**
+   * The account servers sharing our store (the bucket name of a KV store): they tell each other
+   * apart from other peers. Default: this process alone.
+   */
+  readonly group?: string | undefined;
   /** `server.name` in replies. */
   readonly name?: string | undefined;
   /** `signrequestsubject` is set (HTTP uploads only; see README "Signing service"). */
@@ -105,28 +107,31 @@ function refusalText(err: unknown): string {
 export class Responder {
   readonly identity: ServerIdentity;
   private readonly registry: AccountRegistry;
-  private readonly link: NatsLink;
   private readonly notifier: Notifier;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly lookupTimeoutMs: number;
   private readonly signing: boolean;
   private readonly onRefused: ((code: ErrorCode) => void) | undefined;
+  /** Our own lookups on GET misses. */
+  readonly lookups: Lookups;
   /** Connection objects already subscribed (the client re-subscribes by itself on reconnect). */
   private readonly attached = new WeakSet<NatsConnection>();
-  /** Lookups in flight, so a burst of GETs for one missing key asks NATS once. */
-  private readonly lookups = new Map<string, Promise<boolean>>();
 
   constructor(o: ResponderOptions) {
     this.registry = o.registry;
-    this.link = o.link;
     this.notifier = o.notifier;
     this.log = o.log;
     this.now = o.now ?? Date.now;
-    this.lookupTimeoutMs = o.lookupTimeoutMs;
     this.signing = o.signing === true;
     this.onRefused = o.onRefused;
     this.identity = new ServerIdentity({ name: o.name, now: this.now });
+    this.lookups = new Lookups({
+      registry: o.registry,
+      link: o.link,
+      log: o.log,
+      timeoutMs: o.lookupTimeoutMs,
+      group: o.group ?? this.identity.id,
+    });
     o.link.onConnected((nc) => this.attach(nc));
   }
 
@@ -190,11 +195,22 @@ export class Responder {
 
   // ---- LOOKUP ---------------------------------------------------------------------------
 
-  /** Reply only with a JWT we hold: 2.9.10 stores an empty reply as a 0-byte file. */
+  /**
+   * Reply only with a JWT we hold: 2.9.10 stores an empty reply as a 0-byte file. An account
+   * server of our own group (its request carries our group) gets an answer at once either way,
+   * marked as ours: it shares our store, so our silence would only make it wait.
+   */
   private onLookup(nc: NatsConnection, m: Msg): void {
     if (!m.reply) return;
     const key = m.subject.split(".")[3] ?? "";
     const jwt = this.servable(key);
+    if (m.headers?.get(GROUP_HEADER) === this.lookups.group) {
+      if (!this.storeReady()) return;
+      const h = headers();
+      h.set(GROUP_HEADER, this.lookups.group);
+      nc.publish(m.reply, jwt ?? "", { headers: h });
+      return;
+    }
     if (jwt === undefined) {
       this.log.trace(`lookup for ${key.slice(0, 12)}: not held, not answering`);
       return;
@@ -203,39 +219,9 @@ export class Responder {
     this.log.debug(`answered lookup for ${key.slice(0, 12)}`);
   }
 
-  /**
-   * Ask the system account for `key` (an HTTP GET missed). Whatever comes back goes through the
-   * registry like a sync: trust, validation, tombstones. Resolves true when the JWT is now held.
-   */
+  /** Ask the system account for `key` (an HTTP GET missed); resolves true when it is now held. */
   lookup(key: string): Promise<boolean> {
-    let p = this.lookups.get(key);
-    if (!p) {
-      p = this.lookupOnce(key).finally(() => this.lookups.delete(key));
-      this.lookups.set(key, p);
-    }
-    return p;
-  }
-
-  private async lookupOnce(key: string): Promise<boolean> {
-    const nc = this.link.connection;
-    if (!nc || !isPublicKey(key, "account") || !this.registry.store.writable) return false;
-    let jwt: string;
-    try {
-      const m = await nc.request(lookupSubject(key), "", { timeout: this.lookupTimeoutMs });
-      jwt = m.string();
-    } catch (err) {
-      this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${(err as Error).message}`);
-      return false;
-    }
-    // Newer servers answer an empty body for "not found".
-    if (jwt === "") return false;
-    try {
-      await this.registry.accept(jwt, { source: "lookup", key });
-      return true;
-    } catch (err) {
-      this.log.warn(`lookup of ${key.slice(0, 12)} on NATS returned a JWT we refuse: ${refusalText(err)}`);
-      return false;
-    }
+    return this.lookups.lookup(key);
   }
 
   // ---- UPDATE ---------------------------------------------------------------------------

@@ -81,6 +81,11 @@ export class KvStore extends IndexedStore implements JwtStore {
     return `JetStream bucket ${this.opts.bucket} (replicas ${this.opts.replicas}, history ${this.opts.history})`;
   }
 
+  /** Account servers on one bucket form a group: they hold the same JWTs. */
+  get group(): string {
+    return `kv:${this.opts.bucket}`;
+  }
+
   get ready(): boolean {
     return this.isReady;
   }

@@ -94,6 +94,11 @@ export interface JwtStore {
    * is applied in order with local writes, and may have been overtaken by the time it runs).
    */
   isOutdated?(change: ExternalChange): boolean;
+  /**
+   * Set when other account servers share this store's content (a KV bucket): they form a group
+   * named by this, and hold the same JWTs.
+   */
+  readonly group?: string;
   /** False while the backend is still loading or unreachable (absent means always ready). */
   readonly ready?: boolean;
   /**

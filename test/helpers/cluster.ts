@@ -2,7 +2,7 @@
  * A JetStream cluster of real nats-servers on loopback for the KV store tests: each node has its
  * own port, route port and store directory, and can be stopped and restarted in place.
  */
-import { connect } from "@nats-io/transport-node";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -22,14 +22,22 @@ export interface JetStreamCluster {
   close(): Promise<void>;
 }
 
-/** Start `n` clustered JetStream nodes (no auth) and wait until a KV bucket can be created. */
-export async function startJetStreamCluster(n = 3): Promise<JetStreamCluster> {
+export interface ClusterOptions {
+  /** Config lines added to every node (an operator-mode setup). */
+  readonly extra?: string;
+  /** Creds text of a JetStream-enabled user, when the nodes require authentication. */
+  readonly creds?: string;
+}
+
+/** Start `n` clustered JetStream nodes (no auth by default) and wait until a KV bucket can be created. */
+export async function startJetStreamCluster(n = 3, o: ClusterOptions = {}): Promise<JetStreamCluster> {
   const dir = tempDir("js-cluster-");
   const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
   const routes = await Promise.all(Array.from({ length: n }, () => freePort()));
   const conf = (i: number): string =>
     `server_name: n${i}\njetstream { store_dir: "${join(dir, `n${i}`)}" }\n` +
-    `cluster { name: kvc, listen: 127.0.0.1:${routes[i]}, routes: [${routes.map((p) => `nats-route://127.0.0.1:${p}`).join(", ")}] }\n`;
+    `cluster { name: kvc, listen: 127.0.0.1:${routes[i]}, routes: [${routes.map((p) => `nats-route://127.0.0.1:${p}`).join(", ")}] }\n` +
+    (o.extra ?? "");
   const nodes: ClusterNode[] = ports.map((port, i) => ({ name: `n${i}`, port, server: undefined }));
   const start = async (i: number): Promise<void> => {
     nodes[i]!.server = await startNatsServer(conf(i), { port: ports[i]!, dir: join(dir, `cfg${i}`) });
@@ -37,7 +45,7 @@ export async function startJetStreamCluster(n = 3): Promise<JetStreamCluster> {
   for (let i = 0; i < n; i++) mkdirSync(join(dir, `cfg${i}`), { recursive: true });
   await Promise.all(nodes.map((_, i) => start(i)));
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
-  await untilJetStreamReady(urls);
+  await untilJetStreamReady(urls, o.creds);
   return {
     nodes,
     urls,
@@ -55,8 +63,11 @@ export async function startJetStreamCluster(n = 3): Promise<JetStreamCluster> {
 }
 
 /** A replicated bucket can be created once the meta leader is elected; probe until it works. */
-async function untilJetStreamReady(urls: string[]): Promise<void> {
-  const nc = await connect({ servers: urls });
+async function untilJetStreamReady(urls: string[], creds: string | undefined): Promise<void> {
+  const nc = await connect({
+    servers: urls,
+    ...(creds !== undefined ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+  });
   try {
     // The meta group elects its leader through fsynced raft writes: on a slow shared disk under a
     // parallel test run that has taken over 30 s (seen once in CI as "no suitable peers").

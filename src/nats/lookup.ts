@@ -1,0 +1,228 @@
+/**
+ * Our own `$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP` on a GET miss, asked only where someone can
+ * answer: account servers sharing our store never count, and a deployment nobody answers is not waited for.
+ */
+import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import type { AccountRegistry } from "../accounts.js";
+import { isAccountServerError } from "../errors.js";
+import { isPublicKey } from "../jwt/index.js";
+import type { Logger } from "../log.js";
+import type { NatsLink } from "./connection.js";
+
+/**
+ * Header on our lookup requests, and on the replies one account server sends another of the same
+ * group (nats-servers never see those: they go to our inboxes). Its value is the group.
+ */
+export const GROUP_HEADER = "Nas-Group";
+
+export function lookupSubject(key: string): string {
+  return `$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`;
+}
+
+export interface LookupOptions {
+  readonly registry: AccountRegistry;
+  readonly link: NatsLink;
+  readonly log: Logger;
+  /** Longest wait for an answer (the legacy `signrequesttimeout`). */
+  readonly timeoutMs: number;
+  /** Account servers sharing one store (the bucket) form a group; a member cannot tell us anything. */
+  readonly group: string;
+  /** Lookups in flight at once; a miss beyond that answers 404 without asking. */
+  readonly maxInFlight?: number;
+  /** How long a key nobody had stays unasked (any change to the key ends it). */
+  readonly negativeMs?: number;
+  readonly negativeMax?: number;
+  /** Monotonic clock in milliseconds. */
+  readonly now?: () => number;
+}
+
+/** Counters for /healthz and the benchmark. */
+export interface LookupStats {
+  asked: number;
+  found: number;
+  /** Lookups that waited the whole timeout without any reply. */
+  waitedOut: number;
+  /** Misses answered without asking: negative cache, in-flight bound, nobody to ask. */
+  skipped: number;
+}
+
+/** What one reply tells us. */
+type Reply = "jwt" | "absent" | "no-responders";
+
+export class Lookups {
+  readonly stats: LookupStats = { asked: 0, found: 0, waitedOut: 0, skipped: 0 };
+  private readonly registry: AccountRegistry;
+  private readonly link: NatsLink;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  readonly group: string;
+  private readonly maxInFlight: number;
+  private readonly negativeMs: number;
+  private readonly negativeMax: number;
+  private readonly now: () => number;
+  /** One lookup in flight per key: concurrent misses share it. */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+  /** Key → until when a miss answers at once (insertion order = expiry order). */
+  private readonly negative = new Map<string, number>();
+  /** Someone outside the group answered a lookup with a JWT, or a pack sync brought us JWTs. */
+  private answerers = false;
+  /** A lookup waited out its timeout without any reply (listeners that never answer, e.g. cache resolvers). */
+  private silence = false;
+
+  constructor(o: LookupOptions) {
+    this.registry = o.registry;
+    this.link = o.link;
+    this.log = o.log;
+    this.timeoutMs = o.timeoutMs;
+    this.group = o.group;
+    this.maxInFlight = o.maxInFlight ?? 64;
+    this.negativeMs = o.negativeMs ?? 5000;
+    this.negativeMax = o.negativeMax ?? 10_000;
+    this.now = o.now ?? (() => performance.now());
+    o.registry.onChange((c) => this.negative.delete(c.key));
+  }
+
+  /**
+   * How long misses wait: "answerers" (someone outside the group has answered) up to the
+   * timeout; "first" for the first reply; "none" (a lookup went unanswered) briefly.
+   */
+  get mode(): "answerers" | "first" | "none" {
+    return this.answerers ? "answerers" : this.silence ? "none" : "first";
+  }
+
+  /** A peer outside the group gave us JWTs we lacked (pack sync): from now on misses wait for answers. */
+  answered(): void {
+    if (!this.answerers) this.log.info("account JWTs came from a peer over NATS: GET misses now wait for lookup answers");
+    this.answerers = true;
+  }
+
+  /**
+   * Ask for `key` (an HTTP GET missed). Whatever comes back goes through the registry like a
+   * sync. Resolves true when the JWT is now held.
+   */
+  lookup(key: string): Promise<boolean> {
+    const shared = this.inFlight.get(key);
+    if (shared) return shared;
+    const nc = this.link.connection;
+    if (!nc || !isPublicKey(key, "account") || !this.registry.store.writable || this.isNegative(key)) {
+      this.stats.skipped++;
+      return Promise.resolve(false);
+    }
+    if (this.inFlight.size >= this.maxInFlight) {
+      this.stats.skipped++;
+      return Promise.resolve(false);
+    }
+    const asked = this.ask(nc, key);
+    const p = asked.waited.finally(() => {
+      // A lookup not waited for stays in flight (and shared) until its own timeout.
+      void asked.done.finally(() => {
+        if (this.inFlight.get(key) === p) this.inFlight.delete(key);
+      });
+    });
+    this.inFlight.set(key, p);
+    return p;
+  }
+
+  private isNegative(key: string): boolean {
+    const until = this.negative.get(key);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.negative.delete(key);
+    return false;
+  }
+
+  private remember(key: string): void {
+    if (this.negative.size >= this.negativeMax) {
+      const oldest = this.negative.keys().next().value;
+      if (oldest !== undefined) this.negative.delete(oldest);
+    }
+    this.negative.delete(key);
+    this.negative.set(key, this.now() + this.negativeMs);
+  }
+
+  /** How long a miss waits for a first reply once lookups have gone unanswered. */
+  static readonly PROBE_MS = 100;
+
+  /**
+   * One request. `waited` resolves when the GET may answer: on a JWT; on "no responders"; with
+   * answerers known, otherwise after the timeout; before that, on any first reply (a member's
+   * "absent") or after the timeout, and once a lookup went unanswered after PROBE_MS. `done`
+   * resolves when the request is over: a JWT arriving after `waited` is still stored.
+   */
+  private ask(nc: NatsConnection, key: string): { waited: Promise<boolean>; done: Promise<boolean> } {
+    this.stats.asked++;
+    const mode = this.mode;
+    const inbox = createInbox();
+    const sub = nc.subscribe(inbox);
+    const h = headers();
+    h.set(GROUP_HEADER, this.group);
+    let released = false;
+    let resolveWaited: (found: boolean) => void = () => {};
+    const waited = new Promise<boolean>((r) => (resolveWaited = r));
+    const release = (found: boolean): void => {
+      if (released) return;
+      released = true;
+      resolveWaited(found);
+    };
+    const probe =
+      mode === "none" ? setTimeout(() => setImmediate(() => release(false)), Math.min(this.timeoutMs, Lookups.PROBE_MS)) : undefined;
+    const done = (async (): Promise<boolean> => {
+      const timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs);
+      try {
+        nc.publish(lookupSubject(key), "", { reply: inbox, headers: h });
+        for await (const m of sub) {
+          const r = await this.onReply(key, m);
+          if (r === "jwt") return true;
+          if (r === "no-responders") return false;
+          if (mode !== "answerers") release(false);
+        }
+        if (!released) {
+          this.stats.waitedOut++;
+          if (mode === "first") {
+            this.silence = true;
+            this.log.info(`nobody answered an account lookup on NATS: GET misses wait at most ${Lookups.PROBE_MS} ms for one now`);
+          }
+          this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: no answer within ${this.timeoutMs} ms`);
+        }
+        return false;
+      } finally {
+        clearTimeout(timer);
+        clearTimeout(probe);
+        sub.unsubscribe();
+      }
+    })().then(
+      (found) => {
+        if (found) this.stats.found++;
+        else this.remember(key);
+        release(found);
+        return found;
+      },
+      (err: unknown) => {
+        this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${(err as Error).message}`);
+        release(false);
+        return false;
+      },
+    );
+    return { waited, done };
+  }
+
+  private async onReply(key: string, m: Msg): Promise<Reply> {
+    if (m.headers?.code === 503) return "no-responders";
+    const member = m.headers?.get(GROUP_HEADER) === this.group;
+    const jwt = m.string();
+    // Newer servers answer an empty body for "not found"; a member says so with its header.
+    if (jwt === "") return "absent";
+    try {
+      await this.registry.accept(jwt, { source: "lookup", key });
+    } catch (err) {
+      const why = isAccountServerError(err) ? err.phrase : (err as Error).message;
+      this.log.warn(`lookup of ${key.slice(0, 12)} on NATS returned a JWT we refuse: ${why}`);
+      return "absent";
+    }
+    if (!member && !this.answerers) {
+      this.answerers = true;
+      this.log.info("a peer answered an account lookup on NATS: GET misses now wait for lookup answers");
+    }
+    return "jwt";
+  }
+}
