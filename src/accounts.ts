@@ -28,6 +28,7 @@ import {
   makeEntry,
   StoreConflictError,
   type StoredJwt,
+  StoreOutcomeUnknownError,
   StoreUnavailableError,
 } from "./store/index.js";
 
@@ -66,8 +67,11 @@ export interface AccountView {
 export interface WriteJournal {
   /** Resolves once the intent to change `key` is durable; a rejection refuses the write. */
   begin(key: string): Promise<void>;
-  /** The write of `key` ended: stored and announced on the change feed, or failed. */
-  end(key: string): void;
+  /**
+   * The write of `key` ended: stored and announced on the change feed, or failed. `stored` is
+   * false only when the write certainly stored nothing.
+   */
+  end(key: string, stored: boolean): void;
 }
 
 export interface AccountRegistryOptions {
@@ -311,6 +315,10 @@ export class AccountRegistry {
     // the two can only cause an extra announcement, never a missing one.
     const journals = external !== undefined || broadcast ? [] : this.journals;
     let begun = 0;
+    /** False while certainly nothing was stored; a store error of unknown outcome counts as stored. */
+    let stored = false;
+    /** Set when the store learns later whether a write that failed had landed after all. */
+    let landed: Promise<boolean> | undefined;
     try {
       for (const j of journals) {
         await j.begin(d.sub);
@@ -320,10 +328,16 @@ export class AccountRegistry {
       try {
         entry =
           external && this.store.adopt ? this.store.adopt(external)! : await this.store.put(d.sub, d.token);
+        stored = true;
       } catch (err) {
         if (err instanceof StoreConflictError) throw err;
-        const code = err instanceof StoreUnavailableError ? "STORE_UNAVAILABLE" : "SAVE_FAILED";
-        throw new AccountServerError(code, { reason: (err as Error).message, cause: err });
+        if (err instanceof StoreOutcomeUnknownError) landed = err.landed;
+        const unavailable = err instanceof StoreUnavailableError;
+        stored = !unavailable;
+        throw new AccountServerError(unavailable ? "STORE_UNAVAILABLE" : "SAVE_FAILED", {
+          reason: (err as Error).message,
+          cause: err,
+        });
       }
       this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, valid: true });
       this.issued.set(entry, d.iat);
@@ -333,7 +347,10 @@ export class AccountRegistry {
       if (err instanceof AccountServerError || err instanceof StoreConflictError) throw err;
       throw new AccountServerError("SAVE_FAILED", { reason: `journal: ${(err as Error).message}`, cause: err });
     } finally {
-      for (const j of journals.slice(0, begun)) j.end(d.sub);
+      for (const j of journals.slice(0, begun)) {
+        if (landed) void landed.then((l) => j.end(d.sub, l));
+        else j.end(d.sub, stored);
+      }
     }
   }
 

@@ -457,7 +457,8 @@ export class AccountServer {
     }
 
     store.watch((change) => {
-      registry.applyExternal(change, store.kind === "kv" ? "cluster" : "file").catch((err: unknown) => {
+      const source = store.kind !== "kv" ? "file" : change.own ? "own" : "cluster";
+      registry.applyExternal(change, source).catch((err: unknown) => {
         const why = isAccountServerError(err) ? `${err.phrase}${err.reason ? ` - ${err.reason}` : ""}` : String(err);
         const what = store.kind === "kv" ? "change from the bucket" : "changed file";
         const source = store.kind === "kv" ? "cluster" : "file";
@@ -510,6 +511,7 @@ export class AccountServer {
         connected: this.notifier.connected,
         unconfirmed_notifications: this.notifier.unconfirmed,
         pending_notifications: this.notifier.backlog,
+        notifications_resent: this.notifier.resent,
         ...(this.packSync ? { pack_sync_interval_ms: this.packSync.currentIntervalMs } : {}),
         ...(this.responder
           ? {

@@ -27,7 +27,7 @@ export interface LookupOptions {
   readonly timeoutMs: number;
   /** Account servers sharing one store (the bucket) form a group; a member cannot tell us anything. */
   readonly group: string;
-  /** Lookups in flight at once; a miss beyond that answers 404 without asking. */
+  /** Lookups GETs wait for at once; a miss beyond that answers 404 without asking. */
   readonly maxInFlight?: number;
   /** How long a key nobody had stays unasked (any change to the key ends it). */
   readonly negativeMs?: number;
@@ -60,6 +60,8 @@ export class Lookups {
   private readonly negativeMs: number;
   private readonly negativeMax: number;
   private readonly now: () => number;
+  /** Lookups a GET still waits for (the bound); answered ones may listen on for a late JWT. */
+  private waiting = 0;
   /** One lookup in flight per key: concurrent misses share it. */
   private readonly inFlight = new Map<string, Promise<boolean>>();
   /** Key → until when a miss answers at once (insertion order = expiry order). */
@@ -108,7 +110,7 @@ export class Lookups {
       this.stats.skipped++;
       return Promise.resolve(false);
     }
-    if (this.inFlight.size >= this.maxInFlight) {
+    if (this.waiting >= this.maxInFlight) {
       this.stats.skipped++;
       return Promise.resolve(false);
     }
@@ -159,9 +161,11 @@ export class Lookups {
     let released = false;
     let resolveWaited: (found: boolean) => void = () => {};
     const waited = new Promise<boolean>((r) => (resolveWaited = r));
+    this.waiting++;
     const release = (found: boolean): void => {
       if (released) return;
       released = true;
+      this.waiting--;
       resolveWaited(found);
     };
     const probe =

@@ -46,6 +46,13 @@ export class Notifier implements WriteJournal {
   private nc: NatsConnection | undefined;
   /** Published on `nc` since the last flush, with the outbox generation that was sent. */
   private sent = new Map<string, number>();
+  /** Generation last published per key not confirmed yet: sending it again may duplicate it. */
+  private readonly published = new Map<string, number>();
+  /**
+   * Announcements published again because the connection dropped before a nats-server confirmed
+   * them: the server may have passed them on before it went away, so subscribers may see them twice.
+   */
+  resent = 0;
   private confirmTimer: NodeJS.Immediate | undefined;
   private readonly confirming = new Set<Promise<void>>();
   /** Activation tokens stored while no connection was up, by hash (the latest one wins). */
@@ -83,8 +90,8 @@ export class Notifier implements WriteJournal {
     return this.outbox.begin(key);
   }
 
-  end(key: string): void {
-    this.outbox.end(key);
+  end(key: string, stored: boolean): void {
+    this.outbox.end(key, stored);
   }
 
   /** How long a shutdown waits for nats-servers to confirm the last notifications. */
@@ -226,6 +233,7 @@ export class Notifier implements WriteJournal {
     }
     if (gen === undefined) return;
     this.sent.set(key, gen);
+    this.published.set(key, gen);
     this.confirmTimer ??= setImmediate(() => {
       this.confirmTimer = undefined;
       this.confirm(nc);
@@ -243,7 +251,10 @@ export class Notifier implements WriteJournal {
     this.sentRecords = [];
     const p = nc.flush().then(
       () => {
-        for (const [key, gen] of batch) this.outbox.confirm(key, gen);
+        for (const [key, gen] of batch) {
+          this.outbox.confirm(key, gen);
+          if (this.published.get(key) === gen) this.published.delete(key);
+        }
         this.confirmedCount += batch.size;
         const at = new Date();
         for (const r of records) r.confirmedAt = at;
@@ -264,7 +275,14 @@ export class Notifier implements WriteJournal {
     }
     if (this.outbox.size === 0) return;
     const keys = this.outbox.keys();
+    // Never confirmed is not never delivered: prefer a duplicate to a lost announcement.
+    const again = keys.filter((k) => this.published.get(k) === this.outbox.generation(k)).length;
+    for (const k of this.published.keys()) if (this.outbox.generation(k) === undefined) this.published.delete(k);
+    this.resent += again;
     this.log.info(`sending ${keys.length} notification(s) deferred while NATS was unavailable`);
+    if (again > 0) {
+      this.log.warn(`${again} of them were sent before the connection dropped and not confirmed: subscribers may see those twice`);
+    }
     for (const k of keys) this.publish(nc, k);
   }
 }

@@ -18,6 +18,11 @@ interface Entry {
   writing: number;
   /** In the state file (or on its way there); memory-only entries cost no disk write. */
   durable: boolean;
+  /**
+   * How to take back the running write's begin() if it stores nothing: the generation before it
+   * (undefined: the entry did not exist) and whether that earlier announcement was confirmed since.
+   */
+  undo?: { gen: number | undefined; confirmed: boolean } | undefined;
 }
 
 export interface OutboxOptions {
@@ -106,7 +111,9 @@ export class Outbox {
    * any key of a journaled store (its journal holds the change until persist() has run).
    */
   async begin(key: string): Promise<void> {
+    const prior = this.entries.get(key)?.gen;
     const e = this.touch(key);
+    e.undo = e.writing === 0 ? { gen: prior, confirmed: false } : undefined;
     if (this.journaled) {
       e.writing++;
       return;
@@ -124,10 +131,27 @@ export class Outbox {
     }
   }
 
-  /** The write of `key` ended (announced on the change feed, or failed). */
-  end(key: string): void {
+  /**
+   * The write of `key` ended: announced on the change feed, or failed. `stored` false means it
+   * certainly stored nothing (refused, lost a compare-and-set, store unreachable): its begin() is
+   * taken back, so nothing already announced is announced again on the next connect.
+   */
+  end(key: string, stored = true): void {
     const e = this.entries.get(key);
-    if (e && e.writing > 0) e.writing--;
+    if (!e || e.writing === 0) return;
+    e.writing--;
+    const undo = e.undo;
+    e.undo = undefined;
+    if (stored || !undo || e.writing > 0) return;
+    if (undo.gen !== undefined && !undo.confirmed) {
+      e.gen = undo.gen;
+      return;
+    }
+    this.entries.delete(key);
+    if (e.durable) {
+      this.version++;
+      this.saveLater();
+    }
   }
 
   /**
@@ -135,7 +159,7 @@ export class Outbox {
    * nothing was changed, so nothing is lost if a crash forgets it.
    */
   mark(key: string): void {
-    this.touch(key);
+    this.touch(key).undo = undefined;
   }
 
   /**
@@ -155,6 +179,7 @@ export class Outbox {
   /** A nats-server received the announcement of `key` made at generation `gen`. */
   confirm(key: string, gen: number): void {
     const e = this.entries.get(key);
+    if (e?.undo?.gen === gen) e.undo.confirmed = true;
     if (!e || e.gen !== gen || e.writing > 0) return;
     this.entries.delete(key);
     if (!e.durable) return;

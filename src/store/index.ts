@@ -26,6 +26,7 @@ export {
   makeEntry,
   sha256,
   StoreConflictError,
+  StoreOutcomeUnknownError,
   StoreUnavailableError,
   xorInto,
   type AccountChange,

@@ -3,7 +3,7 @@
  * bucket. Writes are compare-and-set on the key's revision; every instance watches the bucket.
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiError, JetStreamError, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConfig } from "../config/types.js";
 import { isPublicKey } from "../jwt/index.js";
@@ -13,6 +13,7 @@ import { silentLogger } from "../log.js";
 import { IndexedStore } from "./indexed.js";
 import {
   StoreConflictError,
+  StoreOutcomeUnknownError,
   StoreUnavailableError,
   type ExternalChange,
   type HistoryEntry,
@@ -35,6 +36,15 @@ export interface KvStoreOptions {
 function isConflict(err: unknown): boolean {
   const e = err as { code?: number; message?: string };
   return e.code === 10071 || /wrong last sequence/.test(e.message ?? "");
+}
+
+/** A write sent to the bucket, settled by the watch: did it land at the sequence it asked for? */
+interface InFlightWrite {
+  readonly key: string;
+  readonly jwt: string;
+  landed?: boolean;
+  /** It failed without an answer: told whether it landed once the watch knows. */
+  lost?: (landed: boolean) => void;
 }
 
 /** A bucket entry as the change it records (a PUT, or a DEL/PURGE marker). */
@@ -62,6 +72,11 @@ export class KvStore extends IndexedStore implements JwtStore {
    */
   private seen = 0;
   private seenWaiters: Array<() => void> = [];
+  /**
+   * Writes in flight by the stream sequence they get if they land (the expected last sequence
+   * plus one). The watch settles each: an answer lost with a node still shows whether it landed.
+   */
+  private readonly inFlight = new Map<number, InFlightWrite[]>();
   /** Per key, the newest change the watch delivered that is not served yet (queued in the registry). */
   private readonly heard = new Map<string, ExternalChange>();
   private link: NatsLink | undefined;
@@ -166,18 +181,34 @@ export class KvStore extends IndexedStore implements JwtStore {
    * the served JWT and the revision it was read at always change together.
    */
   private apply(e: KvEntry, initial: boolean): void {
+    let own = false;
+    for (const w of this.inFlight.get(e.revision) ?? []) {
+      w.landed = w.key === e.key && e.operation === "PUT" && w.jwt === e.string();
+      // A write of ours that failed with its answer lost: if it landed, ours to announce after all.
+      if (w.lost) {
+        this.settle(e.revision, w);
+        w.lost(w.landed);
+        own ||= w.landed;
+      }
+    }
     this.see(e.revision);
     const key = e.key;
     if (!isPublicKey(key, "account")) return;
     // Our own write coming back, or a replay after the watch's consumer was recreated.
     if (e.revision <= (this.revisions.get(key) ?? 0)) return;
-    const change = changeOf(e);
+    const change = own ? { ...changeOf(e), own } : changeOf(e);
     if (initial) {
       this.adopt(change);
     } else {
       this.heard.set(key, change);
       this.onExternal?.(change);
     }
+  }
+
+  private settle(seq: number, write: InFlightWrite): void {
+    const rest = (this.inFlight.get(seq) ?? []).filter((w) => w !== write);
+    if (rest.length > 0) this.inFlight.set(seq, rest);
+    else this.inFlight.delete(seq);
   }
 
   private see(seq: number): void {
@@ -232,16 +263,37 @@ export class KvStore extends IndexedStore implements JwtStore {
       const h = headers();
       h.set("Nats-Expected-Last-Sequence", String(after));
       h.set("Nats-Expected-Last-Subject-Sequence", String(this.revisions.get(key) ?? 0));
+      // If it lands, it is stream message after+1: the watch shows it when the answer is lost.
+      const write: InFlightWrite = { key, jwt };
+      this.inFlight.set(after + 1, [...(this.inFlight.get(after + 1) ?? []), write]);
       let seq: number;
       try {
         seq = (await this.js!.publish(`$KV.${this.opts.bucket}.${key}`, jwt, { headers: h })).seq;
       } catch (err) {
-        if (!isConflict(err)) throw err;
-        if (!(await this.seenAfter(after, KvStore.CATCH_UP_MS))) {
-          throw new StoreUnavailableError(`bucket ${this.opts.bucket}: the watch does not catch up`);
+        if (isConflict(err)) {
+          this.settle(after + 1, write);
+          if (!(await this.seenAfter(after, KvStore.CATCH_UP_MS))) {
+            throw new StoreUnavailableError(`bucket ${this.opts.bucket}: the watch does not catch up`);
+          }
+          continue;
         }
-        continue;
+        // JetStream refused it or nobody took it: nothing was stored.
+        if (err instanceof JetStreamApiError || err instanceof JetStreamError || (err as Error).name === "JetStreamNotEnabled") {
+          this.settle(after + 1, write);
+          throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${(err as Error).message}`);
+        }
+        // A timeout or a lost connection: the write may have landed all the same.
+        await this.seenAfter(after, KvStore.CATCH_UP_MS);
+        if (write.landed === undefined) {
+          // Still unknown: if it lands later, the watch reports it as our own change.
+          const landed = new Promise<boolean>((resolve) => (write.lost = resolve));
+          throw new StoreOutcomeUnknownError(`bucket ${this.opts.bucket}: ${(err as Error).message}`, landed);
+        }
+        this.settle(after + 1, write);
+        if (!write.landed) continue;
+        seq = after + 1;
       }
+      this.settle(after + 1, write);
       // Ours directly follows `after`: if the watch had nothing newer, it is complete up to ours.
       if (this.seen === after) this.see(seq);
       this.revisions.set(key, seq);

@@ -26,6 +26,8 @@ export interface ExternalChange {
    * serves a change together with its revision, the base of its next compare-and-set.
    */
   readonly revision?: number;
+  /** A write of this instance whose outcome was unknown when it failed (its answer was lost). */
+  readonly own?: boolean;
 }
 
 /** One stored version of an account JWT, oldest first in a history list. */
@@ -47,6 +49,19 @@ export interface HistorySource {
 /** A compare-and-set lost against a concurrent writer; the caller re-reads and decides again. */
 export class StoreConflictError extends Error {
   override readonly name = "StoreConflictError";
+}
+
+/**
+ * A write whose answer was lost (a node went away): it may have been stored. `landed` settles
+ * once the store knows; if it did land, the store reports it as an external change of our own.
+ */
+export class StoreOutcomeUnknownError extends Error {
+  override readonly name = "StoreOutcomeUnknownError";
+  readonly landed: Promise<boolean>;
+  constructor(message: string, landed: Promise<boolean>) {
+    super(message);
+    this.landed = landed;
+  }
 }
 
 /** The backend cannot be reached (e.g. the JetStream bucket while NATS is down). */
@@ -212,7 +227,9 @@ export type ChangeSource =
   | "lookup"
   | "expiry"
   /** Made by another instance sharing the store; that instance announces it. */
-  | "cluster";
+  | "cluster"
+  /** A write of ours whose answer was lost, found in the shared store afterwards: we announce it. */
+  | "own";
 
 export interface AccountChange {
   readonly key: string;
