@@ -3,7 +3,14 @@
  * bucket. Writes are compare-and-set on the key's revision; every instance watches the bucket.
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, JetStreamApiError, JetStreamError, type JetStreamClient } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiError,
+  JetStreamError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConfig } from "../config/types.js";
 import { isPublicKey } from "../jwt/index.js";
@@ -66,6 +73,7 @@ export class KvStore extends IndexedStore implements JwtStore {
   private readonly revisions = new Map<string, number>();
   private kv: KV | undefined;
   private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
   /**
    * Stream sequence up to which the watch has delivered every change (of every key): the base of
    * the stream-level compare-and-set, so a write only lands if nothing was stored since then.
@@ -85,6 +93,10 @@ export class KvStore extends IndexedStore implements JwtStore {
   private isReady = false;
   private closed = false;
   private watcher: { stop(): void } | undefined;
+  private checker: NodeJS.Timeout | undefined;
+  /** When the watch last delivered anything, and whether the last check found it behind. */
+  private delivered = 0;
+  private behind = false;
 
   constructor(opts: KvStoreOptions) {
     super();
@@ -145,6 +157,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       history: this.opts.history,
     });
     this.js = jetstream(nc);
+    this.jsm = await jetstreamManager(nc);
     this.watcher?.stop();
     this.kv = kv;
     await this.load(kv);
@@ -173,6 +186,42 @@ export class KvStore extends IndexedStore implements JwtStore {
     this.see(status.streamInfo.state.last_seq);
     if (!this.isReady) this.log.info(`store ready: ${this.size} account JWT(s) in bucket ${this.opts.bucket}`);
     this.isReady = true;
+    this.checker ??= setInterval(() => void this.checkWatch(kv).catch(() => {}), KvStore.WATCH_CHECK_MS).unref();
+  }
+
+  /** How often a quiet watch is compared with the stream's last sequence. */
+  private static readonly WATCH_CHECK_MS = 1000;
+  private static readonly WATCH_RESTART_GRACE_MS = 5000;
+
+  /**
+   * The watch's consumer notices a lost node only after two missed 30 s heartbeats: meanwhile this
+   * instance would serve stale JWTs. A watch that stays behind the stream for two checks in a row
+   * is started again after the last revision it delivered.
+   */
+  private async checkWatch(kv: KV): Promise<void> {
+    if (!this.isReady || this.closed || this.kv !== kv || performance.now() - this.delivered < KvStore.WATCH_CHECK_MS) {
+      this.behind = false;
+      return;
+    }
+    const last = (await this.jsm!.streams.info(`KV_${this.opts.bucket}`)).state.last_seq;
+    if (last <= this.seen || !this.behind) {
+      this.behind = last > this.seen;
+      return;
+    }
+    this.behind = false;
+    this.log.warn(`bucket watch is ${last - this.seen} change(s) behind: following ${this.opts.bucket} again from revision ${this.seen + 1}`);
+    // A consumer created while a node is away can take seconds to deliver: no new check before.
+    this.delivered = performance.now() + KvStore.WATCH_RESTART_GRACE_MS;
+    const iter = await kv.watch({ include: "", resumeFromRevision: this.seen + 1 });
+    if (this.closed || this.kv !== kv) {
+      iter.stop();
+      return;
+    }
+    this.watcher?.stop();
+    this.watcher = iter;
+    void (async () => {
+      for await (const e of iter) this.apply(e, false);
+    })().catch((err: unknown) => this.log.error(`bucket watch ended: ${(err as Error).message}`));
   }
 
   /**
@@ -181,6 +230,7 @@ export class KvStore extends IndexedStore implements JwtStore {
    * the served JWT and the revision it was read at always change together.
    */
   private apply(e: KvEntry, initial: boolean): void {
+    this.delivered = performance.now();
     let own = false;
     for (const w of this.inFlight.get(e.revision) ?? []) {
       w.landed = w.key === e.key && e.operation === "PUT" && w.jwt === e.string();
@@ -232,14 +282,20 @@ export class KvStore extends IndexedStore implements JwtStore {
   }
 
   private bucket(): KV {
-    if (!this.kv || !this.js || !this.isReady || !this.link?.connection) {
+    if (!this.kv || !this.js || !this.jsm || !this.isReady || !this.link?.connection) {
       throw new StoreUnavailableError(`bucket ${this.opts.bucket} is not available`);
     }
     return this.kv;
   }
 
-  /** How long a write that lost the stream-level compare-and-set waits for the watch to catch up. */
-  private static readonly CATCH_UP_MS = 5000;
+  /** How long a write that lost the stream-level compare-and-set waits for the watch first. */
+  private static readonly CATCH_UP_MS = 300;
+
+  /**
+   * How long one write may take, waits for the watch included: well inside the HTTP read and
+   * write timeouts, so a client hears the outcome instead of a closed connection.
+   */
+  private static readonly WRITE_MS = 4000;
 
   /**
    * Write `jwt` only if the key still holds what is served now, the entry the caller's `iat`
@@ -252,6 +308,10 @@ export class KvStore extends IndexedStore implements JwtStore {
    */
   async put(key: string, jwt: string): Promise<StoredJwt> {
     this.bucket();
+    const deadline = performance.now() + KvStore.WRITE_MS;
+    const left = (): number => Math.max(1, deadline - performance.now());
+    /** A stream sequence read from the stream leader while the watch lags. */
+    let snapshot: number | undefined;
     for (;;) {
       const heard = this.heard.get(key);
       if (heard && !this.isOutdated(heard)) {
@@ -259,7 +319,8 @@ export class KvStore extends IndexedStore implements JwtStore {
         this.adopt(heard);
         throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
       }
-      const after = this.seen;
+      const after = snapshot ?? this.seen;
+      snapshot = undefined;
       const h = headers();
       h.set("Nats-Expected-Last-Sequence", String(after));
       h.set("Nats-Expected-Last-Subject-Sequence", String(this.revisions.get(key) ?? 0));
@@ -268,13 +329,20 @@ export class KvStore extends IndexedStore implements JwtStore {
       this.inFlight.set(after + 1, [...(this.inFlight.get(after + 1) ?? []), write]);
       let seq: number;
       try {
-        seq = (await this.js!.publish(`$KV.${this.opts.bucket}.${key}`, jwt, { headers: h })).seq;
+        seq = (await this.js!.publish(`$KV.${this.opts.bucket}.${key}`, jwt, { headers: h, timeout: left() })).seq;
       } catch (err) {
         if (isConflict(err)) {
           this.settle(after + 1, write);
-          if (!(await this.seenAfter(after, KvStore.CATCH_UP_MS))) {
-            throw new StoreUnavailableError(`bucket ${this.opts.bucket}: the watch does not catch up`);
+          if (await this.seenAfter(Math.max(after, this.seen), Math.min(left(), KvStore.CATCH_UP_MS))) continue;
+          if (performance.now() >= deadline) throw new StoreUnavailableError(`bucket ${this.opts.bucket}: no write slot in time`);
+          // The watch lags (its consumer notices a lost node only after missed heartbeats): read
+          // the stream's last sequence, then the key, from the stream leader.
+          const snap = await this.leaderRead(key);
+          if (snap.change && !this.isOutdated(snap.change)) {
+            this.adopt(snap.change);
+            throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
           }
+          snapshot = snap.last;
           continue;
         }
         // JetStream refused it or nobody took it: nothing was stored.
@@ -283,7 +351,7 @@ export class KvStore extends IndexedStore implements JwtStore {
           throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${(err as Error).message}`);
         }
         // A timeout or a lost connection: the write may have landed all the same.
-        await this.seenAfter(after, KvStore.CATCH_UP_MS);
+        await this.seenAfter(after, left());
         if (write.landed === undefined) {
           // Still unknown: if it lands later, the watch reports it as our own change.
           const landed = new Promise<boolean>((resolve) => (write.lost = resolve));
@@ -299,6 +367,26 @@ export class KvStore extends IndexedStore implements JwtStore {
       this.revisions.set(key, seq);
       return this.setEntry(key, jwt);
     }
+  }
+
+  /**
+   * The stream's last sequence, then the key's latest entry, as the stream leader has them: the
+   * key cannot have changed between its entry and that sequence without the write failing.
+   */
+  private async leaderRead(key: string): Promise<{ last: number; change: ExternalChange | undefined }> {
+    const stream = `KV_${this.opts.bucket}`;
+    const last = (await this.jsm!.streams.info(stream)).state.last_seq;
+    const m = await this.jsm!.streams.getMessage(stream, { last_by_subj: `$KV.${this.opts.bucket}.${key}` }).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === 10037) return null; // no message found
+      throw err;
+    });
+    if (!m) return { last, change: undefined };
+    const op = m.header?.get("KV-Operation");
+    const change: ExternalChange =
+      op === "DEL" || op === "PURGE"
+        ? { key, jwt: undefined, deleted: op === "DEL", revision: m.seq }
+        : { key, jwt: m.string(), revision: m.seq };
+    return { last, change };
   }
 
   isOutdated(change: ExternalChange): boolean {
@@ -354,6 +442,7 @@ export class KvStore extends IndexedStore implements JwtStore {
   async close(): Promise<void> {
     this.closed = true;
     this.isReady = false;
+    clearInterval(this.checker);
     this.watcher?.stop();
     await this.link?.stop();
   }
