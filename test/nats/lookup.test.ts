@@ -1,0 +1,131 @@
+/**
+ * Our own lookups on GET misses: a URL-resolver deployment answers at once ("no responders"),
+ * silent listeners are waited for once, a peer that answered is waited for, misses share one request.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { accountJwt, createAccount, makeOperator, userCreds } from "../helpers/fixtures.js";
+import { freePort, startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
+import { startServer, type TestServer } from "../helpers/server.js";
+import { connectSys, get, post, startPeer, until } from "./kit.js";
+
+const stats = (t: TestServer): { wait: string; asked: number; found: number; waited_out: number; skipped: number } =>
+  (t.server.health()["nats"] as { lookups: { wait: string; asked: number; found: number; waited_out: number; skipped: number } }).lookups;
+
+describe("lookups - a dir store connected to a URL-resolver nats-server", () => {
+  const op = makeOperator();
+  let ns: NatsServer;
+  let t: TestServer;
+
+  before(async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    // Our server first (NATS retried), then the nats-server that resolves through it.
+    t = await startServer({
+      operator: op,
+      dir,
+      store: { dir: join(dir, "store") },
+      nats: { servers: [`nats://127.0.0.1:${port}`], userCredentials: writeFile(dir, "sys.creds", userCreds(op.sys).creds), reconnectWait: 100, syncInterval: 0 },
+    });
+    ns = await startNatsServer(
+      `operator: ${JSON.stringify(writeFile(dir, "op.jwt", op.operatorJwt))}\nsystem_account: ${op.sys.getPublicKey()}\n` +
+        `resolver: URL(${t.server.resolverUrl})\n`,
+      { port },
+    );
+    await until("our server to connect to NATS", () => t.logs.some((l) => /answering account lookups/.test(l)));
+  });
+  after(async () => {
+    await t?.stop();
+    await ns?.stop();
+  });
+
+  it("misses answer 404 on 'no responders', never waiting out a lookup", async () => {
+    for (let i = 0; i < 20; i++) assert.equal((await get(t, createAccount().getPublicKey())).status, 404);
+    const s = stats(t);
+    assert.equal(s.asked, 20);
+    assert.equal(s.waited_out, 0);
+    assert.equal(s.wait, "first");
+  });
+
+  it("a key that missed is not asked again until it changes", async () => {
+    const a = createAccount();
+    const k = a.getPublicKey();
+    assert.equal((await get(t, k)).status, 404);
+    const asked = stats(t).asked;
+    assert.equal((await get(t, k)).status, 404);
+    assert.equal(stats(t).asked, asked, "the negative cache answered");
+    assert.equal(await post(t, k, accountJwt(a, op.signer)), 200);
+    assert.equal((await get(t, k)).status, 200);
+  });
+});
+
+describe("lookups - listeners that never answer, then a peer that does", () => {
+  const op = makeOperator();
+  let ns: NatsServer;
+  let t: TestServer;
+  let peer: NatsConnection;
+  /** Keys the fake peer holds, answered after `delayMs`. */
+  const held = new Map<string, string>();
+  let delayMs = 0;
+  let requests = 0;
+
+  before(async () => {
+    const dir = tempDir();
+    ns = await startNatsServer(
+      `operator: ${JSON.stringify(writeFile(dir, "op.jwt", op.operatorJwt))}\nsystem_account: ${op.sys.getPublicKey()}\n` +
+        `resolver: MEMORY\nresolver_preload { ${op.sys.getPublicKey()}: ${JSON.stringify(op.sysJwt)} }\n`,
+    );
+    // A foreign peer on the system account: silent for keys it lacks, like a cache resolver.
+    peer = await connectSys(ns.url, op);
+    peer.subscribe("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", {
+      callback: (_e, m) => {
+        requests++;
+        const jwt = held.get(m.subject.split(".")[3]!);
+        if (jwt !== undefined) setTimeout(() => m.respond(jwt), delayMs);
+      },
+    });
+    await peer.flush();
+    t = await startPeer(op, ns.url, dir, { store: { dir: join(dir, "store") }, nats: { servers: [ns.url], reconnectWait: 100 } });
+  });
+  after(async () => {
+    await peer?.close();
+    await t?.stop();
+    await ns?.stop();
+  });
+
+  it("the first unanswered lookup is waited out once; later misses wait briefly only", async () => {
+    assert.equal((await get(t, createAccount().getPublicKey())).status, 404);
+    assert.equal(stats(t).waited_out, 1);
+    assert.equal(stats(t).wait, "none");
+    for (let i = 0; i < 5; i++) assert.equal((await get(t, createAccount().getPublicKey())).status, 404);
+    assert.equal(stats(t).waited_out, 1, "no further miss waited out the timeout");
+  });
+
+  it("a JWT the peer answers quickly is still found; from then on misses wait for answers", async () => {
+    const a = createAccount();
+    const jwt = accountJwt(a, op.signer);
+    held.set(a.getPublicKey(), jwt);
+    const r = await get(t, a.getPublicKey());
+    assert.equal(r.status, 200);
+    assert.equal(r.body, jwt);
+    assert.equal(stats(t).wait, "answerers");
+    // A slower answer is now waited for.
+    const b = createAccount();
+    const jwtB = accountJwt(b, op.signer);
+    held.set(b.getPublicKey(), jwtB);
+    delayMs = 300;
+    assert.equal((await get(t, b.getPublicKey())).body, jwtB);
+  });
+
+  it("concurrent misses for one key share one request", async () => {
+    const c = createAccount();
+    held.set(c.getPublicKey(), accountJwt(c, op.signer));
+    const before = requests;
+    const rs = await Promise.all(Array.from({ length: 10 }, () => get(t, c.getPublicKey())));
+    for (const r of rs) assert.equal(r.status, 200);
+    await until("the request to arrive", () => requests > before);
+    assert.equal(requests - before, 1);
+  });
+});
