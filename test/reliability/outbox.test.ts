@@ -56,6 +56,38 @@ describe("reliability - notification outbox", () => {
     assert.deepEqual(box.keys(), [n]);
   });
 
+  it("a write that stored nothing takes back its begin(): nothing already announced goes out again", async () => {
+    const file = join(tempDir(), "state", OUTBOX_FILE);
+    const box = new Outbox({ file, log: silentLogger });
+    await box.open();
+    const fresh = createAccount().getPublicKey();
+    await box.begin(fresh);
+    box.end(fresh, false);
+    assert.equal(box.generation(fresh), undefined);
+    await box.save();
+    assert.deepEqual(onDisk(file), []);
+    // An earlier change still unconfirmed: a refused write leaves it as it was, so its own
+    // confirmation still clears it, also when that confirmation arrives during the write.
+    const k = createAccount().getPublicKey();
+    box.mark(k);
+    const sent = box.generation(k)!;
+    await box.begin(k);
+    box.end(k, false);
+    assert.equal(box.generation(k), sent);
+    box.confirm(k, sent);
+    assert.equal(box.generation(k), undefined);
+    box.mark(k);
+    const sent2 = box.generation(k)!;
+    await box.begin(k);
+    box.confirm(k, sent2);
+    box.end(k, false);
+    assert.equal(box.generation(k), undefined);
+    // A write of unknown outcome keeps the key: a duplicate rather than a lost announcement.
+    await box.begin(k);
+    box.end(k, true);
+    assert.notEqual(box.generation(k), undefined);
+  });
+
   it("reloads pending keys, drops its temp files, and reports an unreadable file", async () => {
     const dir = tempDir();
     const file = join(dir, OUTBOX_FILE);
