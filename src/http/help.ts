@@ -28,8 +28,11 @@ Query flags (on when the value is "true"):
   notify=true  announce the JWT to the nats-servers again
 The system account JWT configured with systemaccountjwtpath is served when the store lacks it.
 With NATS configured, a key the store lacks (and never deleted) is first asked for on
-$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP (waiting at most signrequesttimeout); a valid answer is
-stored and served.
+$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP; a valid answer is stored and served. The wait is at most
+signrequesttimeout once a peer outside this server's group (account servers sharing one KV
+bucket) has answered a lookup or brought JWTs in a pack sync; until then the first reply
+(another group member's "not held", "no responders") ends it, and after an unanswered lookup
+misses wait at most 100 ms. A key that missed is not asked again for 5 s unless it changes.
 
 ## POST /jwt/v1/accounts/<account public key>
 Body: the account JWT (what nsc push sends). The key must equal the JWT subject and the JWT must
