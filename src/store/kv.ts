@@ -56,9 +56,13 @@ interface InFlightWrite {
 
 /** A bucket entry as the change it records (a PUT, or a DEL/PURGE marker). */
 function changeOf(e: KvEntry): ExternalChange {
-  return e.operation === "PUT"
-    ? { key: e.key, jwt: e.string(), revision: e.revision }
-    : { key: e.key, jwt: undefined, deleted: e.operation === "DEL", revision: e.revision };
+  return changeAt(e.key, e.revision, e.operation, () => e.string());
+}
+
+function changeAt(key: string, revision: number, op: string | undefined, value: () => string): ExternalChange {
+  return op === "DEL" || op === "PURGE"
+    ? { key, jwt: undefined, deleted: op === "DEL", revision }
+    : { key, jwt: value(), revision };
 }
 
 export class KvStore extends IndexedStore implements JwtStore {
@@ -186,7 +190,7 @@ export class KvStore extends IndexedStore implements JwtStore {
     this.see(status.streamInfo.state.last_seq);
     if (!this.isReady) this.log.info(`store ready: ${this.size} account JWT(s) in bucket ${this.opts.bucket}`);
     this.isReady = true;
-    this.checker ??= setInterval(() => void this.checkWatch(kv).catch(() => {}), KvStore.WATCH_CHECK_MS).unref();
+    this.checker ??= setInterval(() => void this.checkWatch().catch(() => {}), KvStore.WATCH_CHECK_MS).unref();
   }
 
   /** How often a quiet watch is compared with the stream's last sequence. */
@@ -198,8 +202,9 @@ export class KvStore extends IndexedStore implements JwtStore {
    * instance would serve stale JWTs. A watch that stays behind the stream for two checks in a row
    * is started again after the last revision it delivered.
    */
-  private async checkWatch(kv: KV): Promise<void> {
-    if (!this.isReady || this.closed || this.kv !== kv || performance.now() - this.delivered < KvStore.WATCH_CHECK_MS) {
+  private async checkWatch(): Promise<void> {
+    const kv = this.kv;
+    if (!kv || !this.isReady || this.closed || performance.now() - this.delivered < KvStore.WATCH_CHECK_MS) {
       this.behind = false;
       return;
     }
@@ -380,13 +385,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       if (err instanceof JetStreamApiError && err.code === 10037) return null; // no message found
       throw err;
     });
-    if (!m) return { last, change: undefined };
-    const op = m.header?.get("KV-Operation");
-    const change: ExternalChange =
-      op === "DEL" || op === "PURGE"
-        ? { key, jwt: undefined, deleted: op === "DEL", revision: m.seq }
-        : { key, jwt: m.string(), revision: m.seq };
-    return { last, change };
+    return { last, change: m ? changeAt(key, m.seq, m.header?.get("KV-Operation"), () => m.string()) : undefined };
   }
 
   isOutdated(change: ExternalChange): boolean {
