@@ -52,6 +52,8 @@ interface InFlightWrite {
   landed?: boolean;
   /** It failed without an answer: told whether it landed once the watch knows. */
   lost?: (landed: boolean) => void;
+  /** When it failed (performance.now()). */
+  lostAt?: number;
 }
 
 /** A bucket entry as the change it records (a PUT, or a DEL/PURGE marker). */
@@ -196,6 +198,8 @@ export class KvStore extends IndexedStore implements JwtStore {
   /** How often a quiet watch is compared with the stream's last sequence. */
   private static readonly WATCH_CHECK_MS = 1000;
   private static readonly WATCH_RESTART_GRACE_MS = 5000;
+  /** How long a write whose answer was lost may still land before its caller stops waiting. */
+  private static readonly GIVE_UP_MS = 10_000;
 
   /**
    * The watch's consumer notices a lost node only after two missed 30 s heartbeats: meanwhile this
@@ -204,11 +208,23 @@ export class KvStore extends IndexedStore implements JwtStore {
    */
   private async checkWatch(): Promise<void> {
     const kv = this.kv;
-    if (!kv || !this.isReady || this.closed || performance.now() - this.delivered < KvStore.WATCH_CHECK_MS) {
+    const unsettled = [...this.inFlight].filter(([, ws]) => ws.some((w) => w.lostAt !== undefined));
+    if (!kv || !this.isReady || this.closed || (performance.now() - this.delivered < KvStore.WATCH_CHECK_MS && unsettled.length === 0)) {
       this.behind = false;
       return;
     }
     const last = (await this.jsm!.streams.info(`KV_${this.opts.bucket}`)).state.last_seq;
+    // A write whose answer was lost and which the stream still lacks long after: the caller stops
+    // waiting (nothing to announce). Should it land after all, the watch still reports it as ours.
+    for (const [seq, ws] of unsettled) {
+      for (const w of ws) {
+        if (w.lostAt === undefined || seq <= last || this.seen < last || performance.now() - w.lostAt < KvStore.GIVE_UP_MS) continue;
+        w.lostAt = undefined;
+        w.lost?.(false);
+        w.lost = () => {};
+      }
+    }
+    if (performance.now() - this.delivered < KvStore.WATCH_CHECK_MS) return;
     if (last <= this.seen || !this.behind) {
       this.behind = last > this.seen;
       return;
@@ -342,7 +358,9 @@ export class KvStore extends IndexedStore implements JwtStore {
           if (performance.now() >= deadline) throw new StoreUnavailableError(`bucket ${this.opts.bucket}: no write slot in time`);
           // The watch lags (its consumer notices a lost node only after missed heartbeats): read
           // the stream's last sequence, then the key, from the stream leader.
-          const snap = await this.leaderRead(key);
+          const snap = await this.leaderRead(key).catch((e: unknown) => {
+            throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${(e as Error).message}`);
+          });
           if (snap.change && !this.isOutdated(snap.change)) {
             this.adopt(snap.change);
             throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
@@ -359,6 +377,7 @@ export class KvStore extends IndexedStore implements JwtStore {
         await this.seenAfter(after, left());
         if (write.landed === undefined) {
           // Still unknown: if it lands later, the watch reports it as our own change.
+          write.lostAt = performance.now();
           const landed = new Promise<boolean>((resolve) => (write.lost = resolve));
           throw new StoreOutcomeUnknownError(`bucket ${this.opts.bucket}: ${(err as Error).message}`, landed);
         }
