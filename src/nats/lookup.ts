@@ -15,7 +15,7 @@ import type { NatsLink } from "./connection.js";
  */
 export const GROUP_HEADER = "Nas-Group";
 
-export function lookupSubject(key: string): string {
+function lookupSubject(key: string): string {
   return `$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`;
 }
 
@@ -106,11 +106,8 @@ export class Lookups {
     const shared = this.inFlight.get(key);
     if (shared) return shared;
     const nc = this.link.connection;
-    if (!nc || !isPublicKey(key, "account") || !this.registry.store.writable || this.isNegative(key)) {
-      this.stats.skipped++;
-      return Promise.resolve(false);
-    }
-    if (this.waiting >= this.maxInFlight) {
+    const askable = nc && isPublicKey(key, "account") && this.registry.store.writable && !this.isNegative(key);
+    if (!askable || this.waiting >= this.maxInFlight) {
       this.stats.skipped++;
       return Promise.resolve(false);
     }
