@@ -123,6 +123,9 @@ export class Notifier implements WriteJournal {
   private onChange(c: AccountChange): void {
     // The instance that wrote a shared store announces the change; the others stay quiet.
     if (c.source === "cluster") return;
+    // A write of ours that landed after its answer was lost is announced only if it was one we
+    // announce (its outbox entry waits for it), not a copy of someone else's broadcast.
+    if (c.source === "own" && this.outbox.generation(c.key) === undefined) return;
     // Every nats-server already received a JWT that came in on a per-account update subject.
     if (c.broadcast) return;
     if (c.entry) {
