@@ -4,7 +4,7 @@
  */
 import { KeyedQueue } from "./keyed-queue.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
-import { AccountServerError } from "./errors.js";
+import { AccountServerError, errorText } from "./errors.js";
 import {
   type AccountClaims,
   type CheckedJwt,
@@ -201,7 +201,7 @@ export class AccountRegistry {
         if (!trusted) this.log.error(`stored JWT for ${key.slice(0, 12)} is signed by untrusted issuer ${d.iss}`);
       } catch (err) {
         v = { entry, etag: undefined, exp: 0, valid: false };
-        this.log.error(`stored JWT for ${key.slice(0, 12)} does not decode: ${(err as Error).message}`);
+        this.log.error(`stored JWT for ${key.slice(0, 12)} does not decode: ${errorText(err)}`);
       }
       this.views.set(entry, v);
     }
@@ -335,7 +335,7 @@ export class AccountRegistry {
         const unavailable = err instanceof StoreUnavailableError;
         stored = !unavailable;
         throw new AccountServerError(unavailable ? "STORE_UNAVAILABLE" : "SAVE_FAILED", {
-          reason: (err as Error).message,
+          reason: errorText(err),
           cause: err,
         });
       }
@@ -345,7 +345,7 @@ export class AccountRegistry {
       return { changed: true, entry };
     } catch (err) {
       if (err instanceof AccountServerError || err instanceof StoreConflictError) throw err;
-      throw new AccountServerError("SAVE_FAILED", { reason: `journal: ${(err as Error).message}`, cause: err });
+      throw new AccountServerError("SAVE_FAILED", { reason: `journal: ${errorText(err)}`, cause: err });
     } finally {
       for (const j of journals.slice(0, begun)) {
         if (landed) void landed.then((l) => j.end(d.sub, l));
@@ -359,7 +359,7 @@ export class AccountRegistry {
     try {
       return (await this.history.history(key)).some((v) => v.jwt === jwt);
     } catch (err) {
-      this.log.warn(`reading the history of ${key.slice(0, 12)} failed: ${(err as Error).message}`);
+      this.log.warn(`reading the history of ${key.slice(0, 12)} failed: ${errorText(err)}`);
       return false;
     }
   }
@@ -408,7 +408,7 @@ export class AccountRegistry {
         try {
           await this.store.tombstone(key);
         } catch (err) {
-          throw new AccountServerError("SAVE_FAILED", { reason: (err as Error).message, cause: err });
+          throw new AccountServerError("SAVE_FAILED", { reason: errorText(err), cause: err });
         }
         this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true, deleteClaim: d.token });
       });
@@ -463,7 +463,7 @@ export class AccountRegistry {
       try {
         l(change);
       } catch (err) {
-        this.log.error(`change listener failed: ${(err as Error).message}`);
+        this.log.error(`change listener failed: ${errorText(err)}`);
       }
     }
   }

@@ -5,7 +5,7 @@
 import { KeyedQueue } from "./keyed-queue.js";
 import type { AccountRegistry } from "./accounts.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
-import { AccountServerError, isAccountServerError } from "./errors.js";
+import { AccountServerError, errorText, isAccountServerError } from "./errors.js";
 import {
   activationHash,
   checkIssuedAt,
@@ -116,7 +116,7 @@ export class ActivationRegistry {
         v = { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true };
       } catch (err) {
         v = { entry, etag: undefined, exp: 0, issuer: peekClaims(entry.jwt)?.iss ?? "", valid: false };
-        this.log.error(`stored activation ${entry.key.slice(0, 12)} does not decode: ${(err as Error).message}`);
+        this.log.error(`stored activation ${entry.key.slice(0, 12)} does not decode: ${errorText(err)}`);
       }
       this.views.set(entry, v);
     }
@@ -143,7 +143,7 @@ export class ActivationRegistry {
       try {
         entry = await this.store.put(hash, jwt);
       } catch (err) {
-        throw new AccountServerError("ACTIVATION_SAVE_FAILED", { reason: (err as Error).message, cause: err });
+        throw new AccountServerError("ACTIVATION_SAVE_FAILED", { reason: errorText(err), cause: err });
       }
       this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true });
       const change: ActivationChange = { hash, issuer: d.iss, subject: d.sub, importSubject, jti: d.jti, entry };
@@ -151,7 +151,7 @@ export class ActivationRegistry {
         try {
           l(change);
         } catch (err) {
-          this.log.error(`activation listener failed: ${(err as Error).message}`);
+          this.log.error(`activation listener failed: ${errorText(err)}`);
         }
       }
       return { changed: true, hash, entry };
@@ -165,7 +165,7 @@ export class ActivationRegistry {
       d = decodeActivationJwt(jwt);
     } catch (err) {
       throw new AccountServerError("BAD_ACTIVATION", {
-        reason: isAccountServerError(err) ? err.reason : (err as Error).message,
+        reason: isAccountServerError(err) ? err.reason : errorText(err),
         cause: err,
       });
     }

@@ -8,7 +8,7 @@ import { ConfigError, loadConfigFile } from "./config/schema.js";
 import { ConfParseError } from "./config/parser.js";
 import { defaultConfig, type Config } from "./config/types.js";
 import { createLogger, type Logger } from "./log.js";
-import { StartupError } from "./errors.js";
+import { errorText, StartupError } from "./errors.js";
 import { AccountServer } from "./server.js";
 import { VERSION } from "./version.js";
 import { migrate, parseStoreSpec } from "./migrate.js";
@@ -58,7 +58,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO): Prom
       io.stderr(`${err.message}\n`);
       return 1;
     }
-    io.stderr(`${(err as Error).message}\n${USAGE}`);
+    io.stderr(`${errorText(err)}\n${USAGE}`);
     return 2;
   }
   if (flags.help) {
@@ -249,7 +249,7 @@ async function runMigrate(argv: readonly string[], io: CliIO): Promise<number> {
     });
     return 0;
   } catch (err) {
-    log.error(`migration failed: ${(err as Error).message}`);
+    log.error(`migration failed: ${errorText(err)}`);
     return 1;
   }
 }

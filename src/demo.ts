@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { defaultConfig, type Config } from "./config/types.js";
+import { errorText } from "./errors.js";
 import { formatCreds, mintKey, signClaims, type SigningKey } from "./jwt/index.js";
 
 type MintedKey = SigningKey & { readonly seed: string };
@@ -160,7 +161,7 @@ export async function runDemo(argv: readonly string[], io: DemoIO): Promise<numb
     return 0;
   } catch (err) {
     if (interrupted) return 130;
-    io.out(`demo failed: ${(err as Error).message}`);
+    io.out(`demo failed: ${errorText(err)}`);
     return 1;
   } finally {
     await res.cleanup(io.out);

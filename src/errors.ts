@@ -233,3 +233,8 @@ export function isAccountServerError(e: unknown): e is AccountServerError {
 export class StartupError extends Error {
   override readonly name = "StartupError";
 }
+
+/** The message of anything thrown: an Error's message, else its text. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -3,6 +3,7 @@
  * current from the registry's change feed, so a sweep looks only at what is due.
  */
 import type { AccountChange, AccountRegistry } from "./accounts.js";
+import { errorText } from "./errors.js";
 import { peekClaims } from "./jwt/index.js";
 import type { Logger } from "./log.js";
 import type { StoredJwt } from "./store/index.js";
@@ -109,7 +110,7 @@ export class ExpirySweeper {
         void loading
           .then(() => this.trackInSlices())
           .then(() => (this.stopped ? 0 : this.sweep()))
-          .catch((err: unknown) => this.log.error(`expiry indexing failed: ${(err as Error).message}`));
+          .catch((err: unknown) => this.log.error(`expiry indexing failed: ${errorText(err)}`));
       } else {
         for (const e of this.registry.store.entries()) this.track(e);
       }
@@ -194,7 +195,7 @@ export class ExpirySweeper {
           this.log.info(`JWT for account - ${key} - expired at ${new Date(top.at).toISOString()}, removed`, { account: key, source: "expiry" });
         }
       } catch (err) {
-        this.log.error(`could not remove expired JWT for account - ${key} - ${(err as Error).message}; will retry`);
+        this.log.error(`could not remove expired JWT for account - ${key} - ${errorText(err)}; will retry`);
         retry.push(top);
       }
     }

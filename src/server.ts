@@ -10,7 +10,7 @@ import type { Server } from "node:http";
 import { AccountRegistry } from "./accounts.js";
 import { ActivationRegistry } from "./activations.js";
 import { stateDirOf, type Config } from "./config/types.js";
-import { isAccountServerError, StartupError } from "./errors.js";
+import { errorText, isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
 import { CheckPool, decodeAccountJwt, decodeOperatorJwt, extractJwt, isValidLiteralSubject, Trust } from "./jwt/index.js";
@@ -69,7 +69,7 @@ async function readJwtFile(path: string, what: string): Promise<string> {
   try {
     return extractJwt(await readFile(path, "utf8"));
   } catch (err) {
-    throw new StartupError(`error reading ${what} from ${path}: ${(err as Error).message}`);
+    throw new StartupError(`error reading ${what} from ${path}: ${errorText(err)}`);
   }
 }
 
@@ -83,7 +83,7 @@ async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
     try {
       operator = decodeOperatorJwt(operatorJwt);
     } catch (err) {
-      throw new StartupError(`error decoding operator JWT ${config.operatorJwtPath}: ${(err as Error).message}`);
+      throw new StartupError(`error decoding operator JWT ${config.operatorJwtPath}: ${errorText(err)}`);
     }
   }
   const trust = new Trust(operator);
@@ -96,7 +96,7 @@ async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
       sub = decodeAccountJwt(systemAccountJwt).sub;
     } catch (err) {
       throw new StartupError(
-        `error decoding system account JWT ${config.systemAccountJwtPath}: ${(err as Error).message}`,
+        `error decoding system account JWT ${config.systemAccountJwtPath}: ${errorText(err)}`,
       );
     }
     const declared = trust.systemAccount;
@@ -164,7 +164,7 @@ async function openOutbox(config: Config, store: JwtStore, link: NatsLink | unde
     // One rewrite of the file, so a crash before NATS is back loses nothing.
     if (!readable || (journal?.recovered.length ?? 0) > 0) await outbox.persist();
   } catch (err) {
-    const why = `cannot keep the notification outbox in ${stateDir}: ${(err as Error).message}`;
+    const why = `cannot keep the notification outbox in ${stateDir}: ${errorText(err)}`;
     if (store.writable) throw new StartupError(`${why} (store.statedir sets a writable directory)`);
     log.warn(`${why}; changes seen while NATS is down are kept in memory only`);
     return new Outbox({ log });
@@ -263,7 +263,7 @@ export class AccountServer {
     try {
       await store.open();
     } catch (err) {
-      throw new StartupError(`error opening store ${store.description}: ${(err as Error).message}`);
+      throw new StartupError(`error opening store ${store.description}: ${errorText(err)}`);
     }
     log.debug(`store holds ${store.size} account JWT(s)`);
 
@@ -300,7 +300,7 @@ export class AccountServer {
       await activationStore.open();
     } catch (err) {
       await store.close();
-      throw new StartupError(`error opening activation store ${activationStore.description}: ${(err as Error).message}`);
+      throw new StartupError(`error opening activation store ${activationStore.description}: ${errorText(err)}`);
     }
     log.debug(`activation tokens: ${activationStore.size} in ${activationStore.description}`);
     const activations = new ActivationRegistry({
@@ -328,7 +328,7 @@ export class AccountServer {
         });
       } catch (err) {
         await store.close();
-        throw new StartupError((err as Error).message);
+        throw new StartupError(errorText(err));
       }
     }
 
@@ -412,7 +412,7 @@ export class AccountServer {
       try {
         http = createListener(config.http, drain.wrap(app));
       } catch (err) {
-        throw new StartupError(`error loading X509 certificate/key pair: ${(err as Error).message}`);
+        throw new StartupError(`error loading X509 certificate/key pair: ${errorText(err)}`);
       }
       const listening = http;
       await new Promise<void>((resolve, reject) => {

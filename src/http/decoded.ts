@@ -2,7 +2,7 @@
  * The human-readable `decode=true` view of a stored JWT: header, claims (sorted, dates annotated,
  * embedded activation tokens expanded) and signature. Never throws, whatever the stored bytes are.
  */
-import { isAccountServerError } from "../errors.js";
+import { errorText, isAccountServerError } from "../errors.js";
 import { decodeActivationJwt } from "../jwt/index.js";
 
 const INDENT = "    ";
@@ -65,7 +65,7 @@ function parseChunk(chunk: string): { value: { [key: string]: Json } } | { error
     v = JSON.parse(bytes.toString("utf8"));
   } catch (err) {
     // The parser quotes the offending text, which may be binary: keep the marker printable.
-    return { error: `invalid JSON: ${(err as Error).message.replace(/[^\x20-\x7e]/g, "?")}` };
+    return { error: `invalid JSON: ${errorText(err).replace(/[^\x20-\x7e]/g, "?")}` };
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     return { error: `not a JSON object but ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}` };

@@ -3,7 +3,7 @@
  * (status, legacy phrase, body style) and a log line.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { AccountServerError, ERROR_TABLE, isAccountServerError } from "../errors.js";
+import { AccountServerError, ERROR_TABLE, errorText, isAccountServerError } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export function send(
@@ -38,7 +38,7 @@ export function sendError(
 ): void {
   const e = isAccountServerError(err)
     ? err
-    : new AccountServerError("INTERNAL", { reason: (err as Error)?.message ?? String(err), cause: err });
+    : new AccountServerError("INTERNAL", { reason: errorText(err) ?? String(err), cause: err });
   const parts = [key.slice(0, 12), e.phrase, e.reason].filter((p) => p);
   const fields = { ...(key !== "" ? { account: key } : {}), source: "http", code: e.code };
   if (e.code === "INTERNAL") log.error(`${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`, fields);

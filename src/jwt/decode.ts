@@ -2,7 +2,7 @@
  * NATS JWT decoding with the acceptance rules of Go's nats-io/jwt v2 `Decode` (legacy §3.1):
  * same chunk/base64/header/version/kind checks, Ed25519 verified through node:crypto.
  */
-import { AccountServerError } from "../errors.js";
+import { AccountServerError, errorText } from "../errors.js";
 import type { AccountClaims, DecodedJwt, JwtHeader, OperatorClaims } from "./claims.js";
 import { checkShape, GENERIC, GENERIC_LENIENT, HEADER, IDENTIFIER, isPlainObject, jsonKind, KNOWN_KINDS } from "./go-shape.js";
 import { publicKeyKind, verifySignature } from "./nkey.js";
@@ -55,7 +55,7 @@ function parseObject(buf: Buffer, part: string): Record<string, unknown> {
     // UTF-8, with invalid sequences replaced by U+FFFD as Go's decoder does.
     v = JSON.parse(buf.toString("utf8"));
   } catch (e) {
-    throw bad(`${part}: invalid JSON: ${(e as Error).message}`);
+    throw bad(`${part}: invalid JSON: ${errorText(e)}`);
   }
   if (v === null) return {};
   if (!isPlainObject(v)) throw bad(`${part}: json: cannot unmarshal ${jsonKind(v)} into Go value of type object`);

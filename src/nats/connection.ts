@@ -10,6 +10,7 @@ import {
   type NatsConnection,
 } from "@nats-io/transport-node";
 import type { NatsConfig } from "../config/types.js";
+import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export interface NatsLinkOptions {
@@ -76,7 +77,7 @@ export class NatsLink {
       try {
         l();
       } catch (err) {
-        this.opts.log.error(`NATS disconnect listener failed: ${(err as Error).message}`);
+        this.opts.log.error(`NATS disconnect listener failed: ${errorText(err)}`);
       }
     }
   }
@@ -122,7 +123,7 @@ export class NatsLink {
       try {
         l(nc);
       } catch (err) {
-        this.opts.log.error(`NATS connect listener failed: ${(err as Error).message}`);
+        this.opts.log.error(`NATS connect listener failed: ${errorText(err)}`);
       }
     }
   }

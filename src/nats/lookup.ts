@@ -4,7 +4,7 @@
  */
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
-import { isAccountServerError } from "../errors.js";
+import { errorText, isAccountServerError } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
@@ -199,7 +199,7 @@ export class Lookups {
         return found;
       },
       (err: unknown) => {
-        this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${(err as Error).message}`);
+        this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${errorText(err)}`);
         release(false);
         return false;
       },
@@ -216,7 +216,7 @@ export class Lookups {
     try {
       await this.registry.accept(jwt, { source: "lookup", key });
     } catch (err) {
-      const why = isAccountServerError(err) ? err.phrase : (err as Error).message;
+      const why = isAccountServerError(err) ? err.phrase : errorText(err);
       this.log.warn(`lookup of ${key.slice(0, 12)} on NATS returned a JWT we refuse: ${why}`);
       return "absent";
     }

@@ -4,6 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AccountChange, AccountRegistry, WriteJournal } from "../accounts.js";
+import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
 import { Outbox } from "./outbox.js";
@@ -113,7 +114,7 @@ export class Notifier implements WriteJournal {
     ]);
     clearTimeout(timer);
     await this.outbox.save().catch((err: unknown) => {
-      this.log.error(`saving the notification outbox failed: ${(err as Error).message}`);
+      this.log.error(`saving the notification outbox failed: ${errorText(err)}`);
     });
   }
 
@@ -210,7 +211,7 @@ export class Notifier implements WriteJournal {
       this.log.trace(`published activation ${hash} of ${issuer}`);
     } catch (err) {
       this.pendingActivations.set(hash, { issuer, jwt });
-      this.log.error(`activation notification for ${hash.slice(0, 12)} failed: ${(err as Error).message}`);
+      this.log.error(`activation notification for ${hash.slice(0, 12)} failed: ${errorText(err)}`);
     }
   }
 
@@ -231,7 +232,7 @@ export class Notifier implements WriteJournal {
       this.log.trace(`published update for ${key}`);
     } catch (err) {
       // Stays in the outbox: sent again on the next connect.
-      this.log.error(`notification for ${key.slice(0, 12)} failed: ${(err as Error).message}`);
+      this.log.error(`notification for ${key.slice(0, 12)} failed: ${errorText(err)}`);
       return;
     }
     if (gen === undefined) return;
@@ -263,7 +264,7 @@ export class Notifier implements WriteJournal {
         for (const r of records) r.confirmedAt = at;
       },
       (err: unknown) => {
-        this.log.debug(`${batch.size} notification(s) unconfirmed, kept for the next connect: ${(err as Error).message}`);
+        this.log.debug(`${batch.size} notification(s) unconfirmed, kept for the next connect: ${errorText(err)}`);
       },
     );
     this.confirming.add(p);

@@ -4,6 +4,7 @@
  */
 import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { errorText } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { DIR_MODE, isTempNameOf, writeFileDurable } from "../durable.js";
@@ -199,7 +200,7 @@ export class Outbox {
 
   private saveLater(): void {
     this.save().catch((err: unknown) => {
-      this.log.error(`saving the notification outbox ${this.file} failed: ${(err as Error).message}`);
+      this.log.error(`saving the notification outbox ${this.file} failed: ${errorText(err)}`);
     });
   }
 

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
-import { AccountServerError, isAccountServerError, type ErrorCode } from "../errors.js";
+import { AccountServerError, type ErrorCode, errorText, isAccountServerError } from "../errors.js";
 import { encodePublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { VERSION } from "../version.js";
@@ -90,7 +90,7 @@ type UpdateKind = "legacy" | "account" | "any";
 
 /** Why an update or delete was refused, in the words nats-server uses where it has some. */
 function refusalText(err: unknown): string {
-  if (!isAccountServerError(err)) return (err as Error)?.message ?? String(err);
+  if (!isAccountServerError(err)) return errorText(err) ?? String(err);
   switch (err.code) {
     case "KEY_MISMATCH":
       return "subject does not match jwt content";
@@ -172,7 +172,7 @@ export class Responder {
   }
 
   private failed(subject: string, err: unknown): void {
-    this.log.error(`handling a message on ${subject} failed: ${(err as Error)?.message ?? String(err)}`);
+    this.log.error(`handling a message on ${subject} failed: ${errorText(err) ?? String(err)}`);
   }
 
   private reply(nc: NatsConnection, m: Msg, body: Record<string, unknown>): void {

@@ -4,7 +4,7 @@
  */
 import { TimeoutError, type Msg } from "@nats-io/transport-node";
 import type { AcceptResult, AccountRegistry, ChangeSource } from "../accounts.js";
-import { AccountServerError, ERROR_TABLE } from "../errors.js";
+import { AccountServerError, ERROR_TABLE, errorText } from "../errors.js";
 import { decodeAccountJwt, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import type { NatsLink } from "./connection.js";
@@ -113,7 +113,7 @@ export class SignRequests {
       if ((err as { isNoResponders?: () => boolean }).isNoResponders?.() === true) {
         throw failed("nats: no responders available for request", err);
       }
-      throw failed(`nats: ${(err as Error).message}`, err);
+      throw failed(`nats: ${errorText(err)}`, err);
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 import { createInbox, type Msg, type Subscription } from "@nats-io/transport-node";
 import type { AccountRegistry } from "../accounts.js";
-import { isAccountServerError } from "../errors.js";
+import { errorText, isAccountServerError } from "../errors.js";
 import { contentId, sha256 } from "../store/index.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
@@ -181,8 +181,8 @@ export class PackSync {
         },
         (err: unknown) => {
           this.running = undefined;
-          this.log.error(`pack sync failed: ${(err as Error).message}`);
-          return { outcome: "skipped", reason: (err as Error).message } as const;
+          this.log.error(`pack sync failed: ${errorText(err)}`);
+          return { outcome: "skipped", reason: errorText(err) } as const;
         },
       );
     }
@@ -238,7 +238,7 @@ export class PackSync {
             const code = isAccountServerError(err) ? err.code : "ERROR";
             refused.set(key, code);
             parts.push(`${key}:${code}:${contentId(sha256(jwt))}`);
-            this.log.debug(`pack sync: not taking ${key.slice(0, 12)}: ${(err as Error).message}`);
+            this.log.debug(`pack sync: not taking ${key.slice(0, 12)}: ${errorText(err)}`);
           }
         }
       }

@@ -6,6 +6,7 @@ import { connect, createInbox } from "@nats-io/transport-node";
 import { ConfParseError } from "../config/parser.js";
 import { FlagError, flagUsage, parseGoFlags, type FlagSpec } from "../config/flags.js";
 import { ConfigError } from "../config/schema.js";
+import { errorText } from "../errors.js";
 import { decodeAccountJwt } from "../jwt/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { natsClientOptions } from "../nats/connection.js";
@@ -160,7 +161,7 @@ async function list(state: SignerState, config: SignerConfig, io: SignerIO): Pro
       const r = applyPolicy(decodeAccountJwt(p.request), config.policy);
       caps = r.refused.length > 0 ? `refused by the current policy: ${r.refused.join("; ")}` : r.applied.join("; ") || "within the caps";
     } catch (err) {
-      caps = `unreadable: ${(err as Error).message}`;
+      caps = `unreadable: ${errorText(err)}`;
     }
     io.stdout(`${p.id}  ${p.account}  ${JSON.stringify(p.name)}  ${new Date(p.received).toISOString()}  ${caps}\n`);
   }

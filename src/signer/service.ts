@@ -4,7 +4,7 @@
  */
 import { statSync, readFileSync } from "node:fs";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { isAccountServerError } from "../errors.js";
+import { errorText, isAccountServerError } from "../errors.js";
 import {
   decodeAccountJwt,
   decodeOperatorJwt,
@@ -40,7 +40,7 @@ export function loadSigningKey(config: SignerConfig, operator: Trust | undefined
   try {
     mode = statSync(file).mode;
   } catch (err) {
-    throw new SignerStartupError(`cannot read the seed file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SignerStartupError(`cannot read the seed file ${file}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`);
   }
   if ((mode & 0o077) !== 0) {
     throw new SignerStartupError(
@@ -54,7 +54,7 @@ export function loadSigningKey(config: SignerConfig, operator: Trust | undefined
   try {
     key = parseSeed(seed);
   } catch (err) {
-    throw new SignerStartupError(`the seed in ${file} is not valid: ${(err as Error).message}`);
+    throw new SignerStartupError(`the seed in ${file} is not valid: ${errorText(err)}`);
   }
   if (key.kind !== "operator") {
     throw new SignerStartupError(`the seed in ${file} is an ${key.kind} seed; the signer needs an operator signing key (SO...)`);
@@ -76,7 +76,7 @@ export function loadOperator(config: SignerConfig): Trust | undefined {
   try {
     return new Trust(decodeOperatorJwt(extractJwt(readFileSync(config.operatorJwtPath, "utf8"))));
   } catch (err) {
-    throw new SignerStartupError(`cannot load the operator JWT ${config.operatorJwtPath}: ${(err as Error).message}`);
+    throw new SignerStartupError(`cannot load the operator JWT ${config.operatorJwtPath}: ${errorText(err)}`);
   }
 }
 
@@ -167,7 +167,7 @@ export class SigningService {
     try {
       a = await this.handle(m.data);
     } catch (err) {
-      this.o.log.error(`sign request failed: ${(err as Error).message}`);
+      this.o.log.error(`sign request failed: ${errorText(err)}`);
       a = { kind: "error", text: "the signing service failed on this request; try again later" };
     }
     if (a.kind === "error") {
@@ -196,7 +196,7 @@ export class SigningService {
     try {
       req = decodeAccountJwt(text);
     } catch (err) {
-      const why = isAccountServerError(err) ? (err.reason ?? err.phrase) : (err as Error).message;
+      const why = isAccountServerError(err) ? (err.reason ?? err.phrase) : errorText(err);
       return this.refuse(`not an account JWT: ${why}`, {});
     }
     const who = { requester: req.iss, account: req.sub };

@@ -5,6 +5,7 @@
 import { watch as fsWatch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ExternalChange, StoredJwt } from "./types.js";
 
@@ -70,7 +71,7 @@ export class DirWatcher {
       w.on("error", (err) => this.o.log.error(`watching ${dir} failed: ${err.message}`));
       this.watchers.set(dir, w);
     } catch (err) {
-      this.o.log.error(`cannot watch ${dir}: ${(err as Error).message}`);
+      this.o.log.error(`cannot watch ${dir}: ${errorText(err)}`);
     }
   }
 
@@ -135,7 +136,7 @@ export class DirWatcher {
       this.sigs.set(key, sig);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-        this.o.log.error(`reading ${path} failed: ${(e as Error).message}`);
+        this.o.log.error(`reading ${path} failed: ${errorText(e)}`);
         return;
       }
       this.sigs.delete(key);

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
+import { errorText } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -261,7 +262,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       jwt = readFileSync(path, READ_UTF8);
     } catch (e) {
       // Gone since open() (or unreadable): not part of the store, as if it had not been listed.
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.error(`reading ${path} failed: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.error(`reading ${path} failed: ${errorText(e)}`);
       return undefined;
     }
     const entry = makeEntry(key, jwt);
@@ -515,7 +516,7 @@ export class DirStore extends IndexedStore implements JwtStore {
     } catch (err) {
       for (const f of files) this.dirtyFiles.add(f);
       for (const d of dirs) this.dirtyDirs.add(d);
-      this.log.error(`store checkpoint failed, the journal is kept: ${(err as Error).message}`);
+      this.log.error(`store checkpoint failed, the journal is kept: ${errorText(err)}`);
       this.scheduleCheckpoint(false);
       throw err;
     }

@@ -4,6 +4,7 @@
  */
 import { mkdir, open, readdir, readFile, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { errorText } from "../errors.js";
 import type { AccountChange } from "./types.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
@@ -235,7 +236,7 @@ export class HistoryLog implements HistorySource {
     const p = this.tasks.then(task);
     this.tasks = p.then(
       () => {},
-      (err: unknown) => this.log.error(`history: ${(err as Error).message}`),
+      (err: unknown) => this.log.error(`history: ${errorText(err)}`),
     );
     return p;
   }
@@ -251,7 +252,7 @@ export class HistoryLog implements HistorySource {
         const fh = await this.handle();
         for (let off = 0; off < data.length; ) off += (await fh.write(data, off)).bytesWritten;
       } catch (err) {
-        this.log.error(`history not recorded: ${(err as Error).message}`);
+        this.log.error(`history not recorded: ${errorText(err)}`);
         this.forgetUnwritten(seg, data.length);
         return;
       }

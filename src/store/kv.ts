@@ -13,6 +13,7 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConfig } from "../config/types.js";
+import { errorText } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import { NatsLink } from "../nats/connection.js";
 import type { Logger } from "../log.js";
@@ -135,7 +136,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       this.attached = nc;
       this.attach(nc).catch((err: unknown) => {
         this.attached = undefined;
-        this.log.error(`cannot open bucket ${this.opts.bucket}: ${(err as Error).message}`);
+        this.log.error(`cannot open bucket ${this.opts.bucket}: ${errorText(err)}`);
         this.retryAttach(nc);
       });
     });
@@ -149,7 +150,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       this.attached = nc;
       this.attach(nc).catch((err: unknown) => {
         this.attached = undefined;
-        this.log.error(`cannot open bucket ${this.opts.bucket}: ${(err as Error).message}`);
+        this.log.error(`cannot open bucket ${this.opts.bucket}: ${errorText(err)}`);
         this.retryAttach(nc);
       });
     }, this.opts.nats.reconnectWait).unref();
@@ -185,7 +186,7 @@ export class KvStore extends IndexedStore implements JwtStore {
             resolve();
           }
         }
-      })().catch((err: unknown) => this.log.error(`bucket watch ended: ${(err as Error).message}`));
+      })().catch((err: unknown) => this.log.error(`bucket watch ended: ${errorText(err)}`));
     });
     await done;
     // Everything up to the stream's last sequence at the start was delivered (or superseded).
@@ -242,7 +243,7 @@ export class KvStore extends IndexedStore implements JwtStore {
     this.watcher = iter;
     void (async () => {
       for await (const e of iter) this.apply(e, false);
-    })().catch((err: unknown) => this.log.error(`bucket watch ended: ${(err as Error).message}`));
+    })().catch((err: unknown) => this.log.error(`bucket watch ended: ${errorText(err)}`));
   }
 
   /**
@@ -359,7 +360,7 @@ export class KvStore extends IndexedStore implements JwtStore {
           // The watch lags (its consumer notices a lost node only after missed heartbeats): read
           // the stream's last sequence, then the key, from the stream leader.
           const snap = await this.leaderRead(key).catch((e: unknown) => {
-            throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${(e as Error).message}`);
+            throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${errorText(e)}`);
           });
           if (snap.change && !this.isOutdated(snap.change)) {
             this.adopt(snap.change);
@@ -371,7 +372,7 @@ export class KvStore extends IndexedStore implements JwtStore {
         // JetStream refused it or nobody took it: nothing was stored.
         if (err instanceof JetStreamApiError || err instanceof JetStreamError || (err as Error).name === "JetStreamNotEnabled") {
           this.settle(after + 1, write);
-          throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${(err as Error).message}`);
+          throw new StoreUnavailableError(`bucket ${this.opts.bucket}: ${errorText(err)}`);
         }
         // A timeout or a lost connection: the write may have landed all the same.
         await this.seenAfter(after, left());
@@ -379,7 +380,7 @@ export class KvStore extends IndexedStore implements JwtStore {
           // Still unknown: if it lands later, the watch reports it as our own change.
           write.lostAt = performance.now();
           const landed = new Promise<boolean>((resolve) => (write.lost = resolve));
-          throw new StoreOutcomeUnknownError(`bucket ${this.opts.bucket}: ${(err as Error).message}`, landed);
+          throw new StoreOutcomeUnknownError(`bucket ${this.opts.bucket}: ${errorText(err)}`, landed);
         }
         this.settle(after + 1, write);
         if (!write.landed) continue;

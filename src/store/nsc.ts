@@ -5,6 +5,7 @@
 import { readFileSync, watch as fsWatch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { errorText } from "../errors.js";
 import { extractJwt, isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -132,7 +133,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return { kind: "missing" };
-      this.log.error(`reading ${path} failed: ${(e as Error).message}`);
+      this.log.error(`reading ${path} failed: ${errorText(e)}`);
       return { kind: "invalid" };
     }
     // nsc writes bare JWTs; decorated ones (copied from `nsc describe --raw` or an export) are accepted too.
@@ -201,7 +202,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
       this.watchers.set(dir, w);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-        this.log.error(`cannot watch ${dir}: ${(e as Error).message}`);
+        this.log.error(`cannot watch ${dir}: ${errorText(e)}`);
       }
     }
   }
@@ -224,7 +225,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
       this.rescanPending = false;
       this.pending.clear();
       this.queue = this.queue.then(() => this.check(rescan, names)).catch((e: unknown) => {
-        this.log.error(`checking nsc folder ${this.folder} failed: ${(e as Error).message}`);
+        this.log.error(`checking nsc folder ${this.folder} failed: ${errorText(e)}`);
       });
     }, SETTLE_MS);
   }
