@@ -131,3 +131,20 @@ export const silentLogger: Logger = {
   debugEnabled: false,
   traceEnabled: false,
 };
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** `Fri May 31 18:00:26 CDT 2019`, the Unix `date` format the Go server logged. */
+export function unixDate(d: Date): string {
+  // Loading Intl's time zone data costs tens of ms of startup: not for the common UTC host.
+  const tz = d.toString().endsWith("(Coordinated Universal Time)")
+    ? "UTC"
+    : (new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ??
+      "UTC");
+  const pad = (n: number): string => String(n).padStart(2, "0");
+  return (
+    `${WEEKDAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${tz} ${d.getFullYear()}`
+  );
+}

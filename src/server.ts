@@ -3,25 +3,23 @@
  * Config, in the startup order and with the log lines of the user's documentation.
  */
 import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { AccountRegistry } from "./accounts.js";
 import { ActivationRegistry } from "./activations.js";
-import { stateDirOf, type Config } from "./config/types.js";
+import type { Config } from "./config/types.js";
 import { errorText, isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
-import { CheckPool, decodeAccountJwt, decodeOperatorJwt, extractJwt, isValidLiteralSubject, Trust } from "./jwt/index.js";
-import type { Logger } from "./log.js";
+import { CheckPool, isValidLiteralSubject, loadTrustFiles } from "./jwt/index.js";
+import { unixDate, type Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
 import { Notifier } from "./nats/notifier.js";
-import { Outbox, OUTBOX_FILE } from "./nats/outbox.js";
+import { openOutbox } from "./nats/outbox.js";
 import { Responder } from "./nats/responder.js";
 import { PackSync } from "./nats/sync.js";
 import { ExpirySweeper } from "./expiry.js";
-import { SignRequests } from "./nats/sign-request.js";
+import { createSignRequests } from "./nats/sign-request.js";
 import { Replica } from "./replica.js";
 import {
   createActivationStore,
@@ -29,7 +27,6 @@ import {
   createStore,
   HistoryLog,
   nscOperatorJwtPath,
-  type JwtStore,
 } from "./store/index.js";
 import { VERSION } from "./version.js";
 import { Metrics } from "./http/metrics.js";
@@ -40,74 +37,6 @@ export interface ServerOptions {
   readonly log: Logger;
   /** Wall clock in milliseconds. */
   readonly now?: () => number;
-}
-
-interface TrustFiles {
-  readonly trust: Trust;
-  readonly operatorJwt: string | undefined;
-  readonly systemAccountJwt: string | undefined;
-}
-
-const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/** `Fri May 31 18:00:26 CDT 2019`, the Unix `date` format the Go server logged. */
-export function unixDate(d: Date): string {
-  // Loading Intl's time zone data costs tens of ms of startup: not for the common UTC host.
-  const tz = d.toString().endsWith("(Coordinated Universal Time)")
-    ? "UTC"
-    : (new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName")?.value ??
-      "UTC");
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return (
-    `${WEEKDAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${tz} ${d.getFullYear()}`
-  );
-}
-
-async function readJwtFile(path: string, what: string): Promise<string> {
-  try {
-    return extractJwt(await readFile(path, "utf8"));
-  } catch (err) {
-    throw new StartupError(`error reading ${what} from ${path}: ${errorText(err)}`);
-  }
-}
-
-/** Read and check the operator and system account JWT files. */
-async function loadTrust(config: Config, log: Logger): Promise<TrustFiles> {
-  let operator;
-  let operatorJwt: string | undefined;
-  if (config.operatorJwtPath) {
-    log.info(`loading operator from ${config.operatorJwtPath}`);
-    operatorJwt = await readJwtFile(config.operatorJwtPath, "operator JWT");
-    try {
-      operator = decodeOperatorJwt(operatorJwt);
-    } catch (err) {
-      throw new StartupError(`error decoding operator JWT ${config.operatorJwtPath}: ${errorText(err)}`);
-    }
-  }
-  const trust = new Trust(operator);
-  let systemAccountJwt: string | undefined;
-  if (config.systemAccountJwtPath) {
-    log.info(`loading system account from ${config.systemAccountJwtPath}`);
-    systemAccountJwt = await readJwtFile(config.systemAccountJwtPath, "system account JWT");
-    let sub: string;
-    try {
-      sub = decodeAccountJwt(systemAccountJwt).sub;
-    } catch (err) {
-      throw new StartupError(
-        `error decoding system account JWT ${config.systemAccountJwtPath}: ${errorText(err)}`,
-      );
-    }
-    const declared = trust.systemAccount;
-    if (declared !== undefined && declared !== sub) {
-      throw new StartupError(
-        `operator declares system account ${declared} but ${config.systemAccountJwtPath} holds ${sub}`,
-      );
-    }
-  }
-  if (!operator) log.warn("no operator configured: uploads will be refused as untrusted");
-  return { trust, operatorJwt, systemAccountJwt };
 }
 
 /**
@@ -142,45 +71,6 @@ function effectiveConfig(config: Config): Config {
   }
   if (config.operatorJwtPath !== undefined) return config;
   return { ...config, operatorJwtPath: nscOperatorJwtPath(nsc) };
-}
-
-/**
- * The NATS notification outbox, kept in the state directory when there is one, so changes made
- * while NATS is away are announced after a restart too. Unreadable: announce everything again.
- */
-async function openOutbox(config: Config, store: JwtStore, link: NatsLink | undefined, log: Logger): Promise<Outbox> {
-  const stateDir = stateDirOf(config.store);
-  if (!link || stateDir === undefined || store.kind === "memory") return new Outbox({ log });
-  const journal = store.journaled;
-  const outbox = new Outbox({ file: join(stateDir, OUTBOX_FILE), journaled: journal !== undefined, log });
-  try {
-    const readable = await outbox.open();
-    if (!readable) {
-      log.warn("announcing every stored account to be safe");
-      for (const { key } of store.entries()) outbox.mark(key);
-    }
-    // Changes an interrupted run journaled may not have been announced.
-    for (const key of journal?.recovered ?? []) outbox.mark(key);
-    // One rewrite of the file, so a crash before NATS is back loses nothing.
-    if (!readable || (journal?.recovered.length ?? 0) > 0) await outbox.persist();
-  } catch (err) {
-    const why = `cannot keep the notification outbox in ${stateDir}: ${errorText(err)}`;
-    if (store.writable) throw new StartupError(`${why} (store.statedir sets a writable directory)`);
-    log.warn(`${why}; changes seen while NATS is down are kept in memory only`);
-    return new Outbox({ log });
-  }
-  journal?.beforeCheckpoint(() => outbox.persist());
-  if (outbox.size > 0) log.info(`${outbox.size} notification(s) from before the restart wait for NATS`);
-  return outbox;
-}
-
-/** The signing-service branch when `signrequestsubject` is set. */
-function signRequests(config: Config, registry: AccountRegistry, link: NatsLink | undefined, log: Logger): SignRequests | undefined {
-  const subject = config.signRequestSubject;
-  if (subject === undefined) return undefined;
-  if (!link) log.warn("signrequestsubject is set but NATS is not configured: self-signed uploads will fail");
-  else log.info(`self-signed account JWTs are sent to the signing service on ${subject}`);
-  return new SignRequests({ registry, link, subject, timeoutMs: config.signRequestTimeout, log });
 }
 
 export class AccountServer {
@@ -245,15 +135,26 @@ export class AccountServer {
     this.metrics = parts.metrics;
   }
 
-  /** Start everything; on failure whatever was started is stopped again. */
+  /** Start everything; on failure whatever was started is closed again, newest first. */
   static async start(opts: ServerOptions): Promise<AccountServer> {
+    const opened: Array<() => unknown> = [];
+    try {
+      return await AccountServer.compose(opts, (close) => opened.push(close));
+    } catch (err) {
+      for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The startup steps in order; `opened` hears of each thing that must be closed on a failure. */
+  private static async compose(opts: ServerOptions, opened: (close: () => unknown) => void): Promise<AccountServer> {
     const { log } = opts;
     const config = effectiveConfig(opts.config);
     const now = opts.now ?? Date.now;
     log.info(`starting NATS Account server, version ${VERSION}`);
     log.info(`server time is ${unixDate(new Date(now()))}`);
 
-    const files = await loadTrust(config, log);
+    const files = await loadTrustFiles(config, log);
     const store = createStore(config, log);
     log.info(
       store.kind === "memory"
@@ -265,9 +166,11 @@ export class AccountServer {
     } catch (err) {
       throw new StartupError(`error opening store ${store.description}: ${errorText(err)}`);
     }
+    opened(() => store.close());
     log.debug(`store holds ${store.size} account JWT(s)`);
 
     const checks = new CheckPool();
+    opened(() => checks.close());
     const registry = new AccountRegistry({
       store,
       trust: files.trust,
@@ -287,6 +190,7 @@ export class AccountServer {
     registry.setHistory(history);
     if (history instanceof HistoryLog) {
       await history.open();
+      opened(() => history.close());
       registry.onChange((c) => history.record(c));
       // Versions are as durable as the changes themselves once the journal is dropped.
       store.journaled?.beforeCheckpoint(() => history.sync());
@@ -299,7 +203,6 @@ export class AccountServer {
     try {
       await activationStore.open();
     } catch (err) {
-      await store.close();
       throw new StartupError(`error opening activation store ${activationStore.description}: ${errorText(err)}`);
     }
     log.debug(`activation tokens: ${activationStore.size} in ${activationStore.description}`);
@@ -327,21 +230,17 @@ export class AccountServer {
           intervalMs: config.replicationInterval,
         });
       } catch (err) {
-        await store.close();
         throw new StartupError(errorText(err));
       }
+      const started = replica;
+      opened(() => started.stop());
     }
 
     const link = config.nats.servers.length > 0 ? new NatsLink({ config: config.nats, log }) : undefined;
-    let outbox: Outbox;
-    try {
-      outbox = await openOutbox(config, store, link, log);
-      // Drops what an interrupted run journaled, now that the outbox has taken its keys.
-      await store.journaled?.checkpoint();
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
+    if (link) opened(() => link.stop());
+    const outbox = await openOutbox(config, store, link, log);
+    // Drops what an interrupted run journaled, now that the outbox has taken its keys.
+    await store.journaled?.checkpoint();
     const notifier = new Notifier(registry, link, log, outbox);
     activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
     // Both subscribe on every new connection, so they exist before the link starts.
@@ -364,8 +263,13 @@ export class AccountServer {
       link && config.nats.syncInterval > 0
         ? new PackSync({ registry, link, notifier, log, now, intervalMs: config.nats.syncInterval })
         : undefined;
-    const signing = signRequests(config, registry, link, log);
-    if (config.metrics.enabled) metrics = new Metrics({ registry, notifier, link, packSync });
+    const signing = createSignRequests(config, registry, link, log);
+    if (config.metrics.enabled) {
+      const m = new Metrics({ registry, notifier, link, packSync });
+      opened(() => m.close());
+      metrics = m;
+    }
+    // The server object exists only once listening; routes made before ask it lazily.
     let server: AccountServer | undefined;
     const surfaces = new Surfaces(
       operatorSurfaces(config, log, metrics, {
@@ -386,75 +290,65 @@ export class AccountServer {
     // Before NATS and HTTP, as the Go server did: a replica starts out with the primary's JWTs.
     await replica?.importAtStart();
 
-    let http: Server | undefined;
     const drain = new Drain(log);
-    try {
-      if (link) await link.start();
-      else log.info("NATS is not configured, nats-servers will not be notified of changes");
+    if (link) await link.start();
+    else log.info("NATS is not configured, nats-servers will not be notified of changes");
 
-      const app = createApp({
-        registry,
-        notifier,
-        log,
-        config: config.http,
-        now,
-        operatorJwt: () => server?.operatorJwt ?? files.operatorJwt,
-        health: () => server?.health() ?? {},
-        activations,
-        history,
-        maxReplicationPack: config.maxReplicationPack,
-        ...(replica ? { forward: replica.forward.bind(replica) } : {}),
-        ...(responder ? { lookup: (key: string) => responder.lookup(key) } : {}),
-        ...(signing ? { signing } : {}),
-        ...(metrics ? { metrics } : {}),
-        extraRoutes: surfaces.mainRoutes,
-      });
-      try {
-        http = createListener(config.http, drain.wrap(app));
-      } catch (err) {
-        throw new StartupError(`error loading X509 certificate/key pair: ${errorText(err)}`);
-      }
-      const listening = http;
-      await new Promise<void>((resolve, reject) => {
-        listening.once("error", reject);
-        listening.listen(config.http.port, config.http.host === "" ? undefined : config.http.host, () => {
-          listening.off("error", reject);
-          resolve();
-        });
-      }).catch((err: Error) => {
-        throw new StartupError(`error listening on ${config.http.host}:${config.http.port}: ${err.message}`);
-      });
-      await surfaces.listen().catch((err: Error) => {
-        throw new StartupError(err.message);
-      });
-      server = new AccountServer({
-        config,
-        log,
-        registry,
-        notifier,
-        link,
-        http: listening,
-        drain,
-        operatorJwt: files.operatorJwt,
-        expiry,
-        replica,
-        responder,
-        packSync,
-        historyLog: history instanceof HistoryLog ? history : undefined,
-        checks,
-        surfaces,
-        metrics,
-      });
+    const app = createApp({
+      registry,
+      notifier,
+      log,
+      config: config.http,
+      now,
+      operatorJwt: () => server?.operatorJwt ?? files.operatorJwt,
+      health: () => server?.health() ?? {},
+      activations,
+      history,
+      maxReplicationPack: config.maxReplicationPack,
+      ...(replica ? { forward: replica.forward.bind(replica) } : {}),
+      ...(responder ? { lookup: (key: string) => responder.lookup(key) } : {}),
+      ...(signing ? { signing } : {}),
+      ...(metrics ? { metrics } : {}),
+      extraRoutes: surfaces.mainRoutes,
+    });
+    let listening: Server;
+    try {
+      listening = createListener(config.http, drain.wrap(app));
     } catch (err) {
-      await surfaces.close();
-      metrics?.close();
-      await replica?.stop();
-      await link?.stop();
-      http?.close();
-      await checks.close();
-      await store.close();
-      throw err;
+      throw new StartupError(`error loading X509 certificate/key pair: ${errorText(err)}`);
     }
+    opened(() => listening.close());
+    await new Promise<void>((resolve, reject) => {
+      listening.once("error", reject);
+      listening.listen(config.http.port, config.http.host === "" ? undefined : config.http.host, () => {
+        listening.off("error", reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      throw new StartupError(`error listening on ${config.http.host}:${config.http.port}: ${err.message}`);
+    });
+    opened(() => surfaces.close());
+    await surfaces.listen().catch((err: Error) => {
+      throw new StartupError(err.message);
+    });
+    server = new AccountServer({
+      config,
+      log,
+      registry,
+      notifier,
+      link,
+      http: listening,
+      drain,
+      operatorJwt: files.operatorJwt,
+      expiry,
+      replica,
+      responder,
+      packSync,
+      historyLog: history instanceof HistoryLog ? history : undefined,
+      checks,
+      surfaces,
+      metrics,
+    });
 
     store.watch((change) => {
       const source = store.kind !== "kv" ? "file" : change.own ? "own" : "cluster";
@@ -536,7 +430,7 @@ export class AccountServer {
   async reload(next: Config): Promise<void> {
     const config = effectiveConfig(next);
     const generation = ++this.reloads;
-    const files = await loadTrust(config, this.log);
+    const files = await loadTrustFiles(config, this.log);
     // SIGHUPs in quick succession overlap; an earlier reload finishing last must not win.
     if (generation !== this.reloads) return;
     this.registry.setTrust(files.trust);

@@ -4,8 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, formatTimestamp } from "../src/log.js";
-import { unixDate } from "../src/server.js";
+import { createLogger, formatTimestamp, unixDate } from "../src/log.js";
 import { peekClaims } from "../src/jwt/index.js";
 import { accountJwt, createAccount, makeOperator } from "./helpers/fixtures.js";
 import { startServer } from "./helpers/server.js";

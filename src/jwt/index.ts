@@ -10,7 +10,7 @@ export { decodeAccountJwt, decodeActivationJwt, decodeGenericJwt, decodeJwt, dec
 export { base32Encode, encodePublicKey, isPublicKey, publicKeyKind, type KeyKind } from "./nkey.js";
 export { claimsId, encodeJwt, findSeed, formatCreds, mintKey, parseSeed, signClaims, type SigningKey } from "./sign.js";
 export { goQuote, isValidLiteralSubject } from "./subject.js";
-export { Trust } from "./trust.js";
+export { loadTrustFiles, Trust, type TrustFiles } from "./trust.js";
 export {
   activationHash,
   validateAccountClaims,

@@ -4,9 +4,12 @@
  */
 import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { errorText } from "../errors.js";
+import { stateDirOf, type Config } from "../config/types.js";
+import { errorText, StartupError } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
+import type { JwtStore } from "../store/index.js";
+import type { NatsLink } from "./connection.js";
 import { DIR_MODE, isTempNameOf, writeFileDurable } from "../durable.js";
 
 /** Name of the outbox file inside the state directory. */
@@ -232,4 +235,34 @@ export class Outbox {
     await writeFileDurable(this.file!, JSON.stringify({ version: 1, pending: durable }) + "\n");
     if (this.saved < version) this.saved = version;
   }
+}
+
+/**
+ * The NATS notification outbox, kept in the state directory when there is one, so changes made
+ * while NATS is away are announced after a restart too. Unreadable: announce everything again.
+ */
+export async function openOutbox(config: Config, store: JwtStore, link: NatsLink | undefined, log: Logger): Promise<Outbox> {
+  const stateDir = stateDirOf(config.store);
+  if (!link || stateDir === undefined || store.kind === "memory") return new Outbox({ log });
+  const journal = store.journaled;
+  const outbox = new Outbox({ file: join(stateDir, OUTBOX_FILE), journaled: journal !== undefined, log });
+  try {
+    const readable = await outbox.open();
+    if (!readable) {
+      log.warn("announcing every stored account to be safe");
+      for (const { key } of store.entries()) outbox.mark(key);
+    }
+    // Changes an interrupted run journaled may not have been announced.
+    for (const key of journal?.recovered ?? []) outbox.mark(key);
+    // One rewrite of the file, so a crash before NATS is back loses nothing.
+    if (!readable || (journal?.recovered.length ?? 0) > 0) await outbox.persist();
+  } catch (err) {
+    const why = `cannot keep the notification outbox in ${stateDir}: ${errorText(err)}`;
+    if (store.writable) throw new StartupError(`${why} (store.statedir sets a writable directory)`);
+    log.warn(`${why}; changes seen while NATS is down are kept in memory only`);
+    return new Outbox({ log });
+  }
+  journal?.beforeCheckpoint(() => outbox.persist());
+  if (outbox.size > 0) log.info(`${outbox.size} notification(s) from before the restart wait for NATS`);
+  return outbox;
 }

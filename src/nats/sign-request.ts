@@ -4,6 +4,7 @@
  */
 import { TimeoutError, type Msg } from "@nats-io/transport-node";
 import type { AcceptResult, AccountRegistry, ChangeSource } from "../accounts.js";
+import type { Config } from "../config/types.js";
 import { AccountServerError, ERROR_TABLE, errorText } from "../errors.js";
 import { decodeAccountJwt, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
@@ -116,4 +117,13 @@ export class SignRequests {
       throw failed(`nats: ${errorText(err)}`, err);
     }
   }
+}
+
+/** The signing-service branch when `signrequestsubject` is set. */
+export function createSignRequests(config: Config, registry: AccountRegistry, link: NatsLink | undefined, log: Logger): SignRequests | undefined {
+  const subject = config.signRequestSubject;
+  if (subject === undefined) return undefined;
+  if (!link) log.warn("signrequestsubject is set but NATS is not configured: self-signed uploads will fail");
+  else log.info(`self-signed account JWTs are sent to the signing service on ${subject}`);
+  return new SignRequests({ registry, link, subject, timeoutMs: config.signRequestTimeout, log });
 }

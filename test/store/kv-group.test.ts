@@ -163,7 +163,13 @@ describe("kv group - misses and announcements on an operator-mode JetStream clus
       for (const s of servers) {
         const m = createAccount();
         const jwt = accountJwt(m, op.signer);
-        assert.equal((await fetch(`${s.base}/jwt/v1/accounts/${m.getPublicKey()}`, { method: "POST", body: jwt })).status, 200);
+        // Right after the restart the stream may still be electing its leader: 503 means retry.
+        await until("the marker stored", async () => {
+          const r = await fetch(`${s.base}/jwt/v1/accounts/${m.getPublicKey()}`, { method: "POST", body: jwt });
+          await r.text();
+          assert.ok(r.status === 200 || r.status === 503, `marker answered ${r.status}`);
+          return r.status === 200;
+        }, 20_000);
         const id = `${m.getPublicKey()} ${JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()).jti}`;
         await until("marker seen on every node", () => subs.every((x) => x.seen.has(id)), 20_000);
       }
