@@ -8,12 +8,15 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
 import { AccountServerError, errorText, isAccountServerError } from "./errors.js";
 import {
   activationHash,
+  activationView,
+  asObj,
   checkIssuedAt,
   decodeAccountJwt,
   decodeActivationJwt,
   type DecodedJwt,
   isPublicKey,
   peekClaims,
+  strField,
   validateActivationClaims,
 } from "./jwt/index.js";
 import type { Logger } from "./log.js";
@@ -50,26 +53,6 @@ export interface ActivationRegistryOptions {
   readonly now?: () => number;
   /** How far a token's `iat` may be ahead of our clock, milliseconds (default 5 minutes). */
   readonly maxClockSkewMs?: number;
-}
-
-type Obj = Record<string, unknown>;
-
-function obj(v: unknown): Obj | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
-}
-
-function str(o: Obj | undefined, k: string): string {
-  const v = o?.[k];
-  return typeof v === "string" ? v : "";
-}
-
-/** Import subject and issuer_account, wherever the token's version keeps them. */
-function activationFields(d: DecodedJwt): { importSubject: string; issuerAccount: string } {
-  const nats = obj(d.claims["nats"]);
-  return {
-    importSubject: str(nats, "subject"),
-    issuerAccount: d.version === 1 ? str(d.claims, "issuer_account") : str(nats, "issuer_account"),
-  };
 }
 
 /** Go's hash ids carry `====` padding; ours do not. Both name the same token. */
@@ -173,7 +156,7 @@ export class ActivationRegistry {
       throw new AccountServerError("BAD_ACTIVATION_ISSUER", { reason: d.iss });
     }
     if (!isPublicKey(d.sub, "account")) throw new AccountServerError("BAD_ACTIVATION_SUBJECT", { reason: d.sub });
-    const { importSubject, issuerAccount } = activationFields(d);
+    const { importSubject, issuerAccount } = activationView(d);
     if (importSubject === "") {
       throw new AccountServerError("BAD_ACTIVATION_HASH", { reason: "the token names no import subject" });
     }
@@ -214,9 +197,9 @@ export class ActivationRegistry {
   private signingKeys(entry: StoredJwt): ReadonlySet<string> {
     let keys = this.signers.get(entry);
     if (!keys) {
-      const nats = obj(obj(decodeAccountJwt(entry.jwt).claims)?.["nats"]);
+      const nats = asObj(asObj(decodeAccountJwt(entry.jwt).claims)?.["nats"]);
       const list = Array.isArray(nats?.["signing_keys"]) ? (nats["signing_keys"] as unknown[]) : [];
-      keys = new Set(list.map((k) => (typeof k === "string" ? k : str(obj(k), "key"))));
+      keys = new Set(list.map((k) => (typeof k === "string" ? k : strField(asObj(k), "key"))));
       this.signers.set(entry, keys);
     }
     return keys;

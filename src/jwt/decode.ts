@@ -5,6 +5,7 @@
 import { AccountServerError, errorText } from "../errors.js";
 import type { AccountClaims, DecodedJwt, JwtHeader, OperatorClaims } from "./claims.js";
 import { checkShape, GENERIC, GENERIC_LENIENT, HEADER, IDENTIFIER, isPlainObject, jsonKind, KNOWN_KINDS } from "./go-shape.js";
+import { numField as num, strField as str } from "./fields.js";
 import { publicKeyKind, verifySignature } from "./nkey.js";
 
 /** Go's jwt.MaxTokenSize (v2.8.1+): longer tokens are refused before any parsing. */
@@ -60,16 +61,6 @@ function parseObject(buf: Buffer, part: string): Record<string, unknown> {
   if (v === null) return {};
   if (!isPlainObject(v)) throw bad(`${part}: json: cannot unmarshal ${jsonKind(v)} into Go value of type object`);
   return v;
-}
-
-function str(o: Record<string, unknown> | undefined, k: string): string {
-  const v = o?.[k];
-  return typeof v === "string" ? v : "";
-}
-
-function num(o: Record<string, unknown> | undefined, k: string): number {
-  const v = o?.[k];
-  return typeof v === "number" ? v : 0;
 }
 
 function parseHeader(chunk: string): JwtHeader {

@@ -11,8 +11,10 @@ export { base32Encode, encodePublicKey, isPublicKey, publicKeyKind, type KeyKind
 export { claimsId, encodeJwt, findSeed, formatCreds, mintKey, parseSeed, signClaims, type SigningKey } from "./sign.js";
 export { goQuote, isValidLiteralSubject } from "./subject.js";
 export { loadTrustFiles, Trust, type TrustFiles } from "./trust.js";
+export { asObj, strField } from "./fields.js";
 export {
   activationHash,
+  activationView,
   validateAccountClaims,
   validateActivationClaims,
   type AccountValidationOptions,

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { decodeActivationJwt } from "./decode.js";
+import { asArr, asObj, boolField as b, numField as n, strField as s, strList, type Obj } from "./fields.js";
 import type { AccountClaims, DecodedJwt } from "./claims.js";
 import { base32Encode, isPublicKey } from "./nkey.js";
 import { goQuote as q, hasWildcards, subjectContains, subjectIssues } from "./subject.js";
@@ -27,7 +28,6 @@ export interface AccountValidationOptions {
   readonly checkActivationTimes?: boolean | "warn";
 }
 
-type Obj = Record<string, unknown>;
 
 /**
  * At most this many issues are listed. Go lists every one, but pairwise checks can produce
@@ -92,26 +92,6 @@ function warning(out: Issues, description: string): void {
 }
 
 // Readers that give Go's zero value for anything absent or of another type.
-function asObj(v: unknown): Obj | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
-}
-function asArr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-function s(o: Obj | undefined, k: string): string {
-  const v = o?.[k];
-  return typeof v === "string" ? v : "";
-}
-function n(o: Obj | undefined, k: string): number {
-  const v = o?.[k];
-  return typeof v === "number" ? v : 0;
-}
-function b(o: Obj | undefined, k: string): boolean {
-  return o?.[k] === true;
-}
-function strList(v: unknown): string[] {
-  return asArr(v).filter((e): e is string => typeof e === "string");
-}
 
 /** Go ExportType.String(): anything but the two known values prints as "unknown". */
 function exportTypeName(t: string): string {
@@ -230,7 +210,7 @@ function validateInfo(out: Issues, o: Obj | undefined): void {
 // --- imports ------------------------------------------------------------------------------
 
 /** The activation fields Go reads, wherever the token's version keeps them. */
-interface ActivationView {
+export interface ActivationView {
   readonly iss: string;
   readonly sub: string;
   readonly exp: number;
@@ -240,7 +220,8 @@ interface ActivationView {
   readonly issuerAccount: string;
 }
 
-function activationView(jwt: DecodedJwt): ActivationView {
+/** The fields of an activation token, wherever its claim version keeps them. */
+export function activationView(jwt: DecodedJwt): ActivationView {
   const c = jwt.claims;
   const nats = asObj(c["nats"]);
   const v1 = jwt.version === 1;
