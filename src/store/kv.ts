@@ -6,6 +6,7 @@ import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   jetstream,
   jetstreamManager,
+  JetStreamApiCodes,
   JetStreamApiError,
   JetStreamError,
   type JetStreamClient,
@@ -43,7 +44,7 @@ export interface KvStoreOptions {
 /** JetStream's "wrong last sequence": someone else wrote the key first. */
 function isConflict(err: unknown): boolean {
   const e = err as { code?: number; message?: string };
-  return e.code === 10071 || /wrong last sequence/.test(e.message ?? "");
+  return e.code === JetStreamApiCodes.StreamWrongLastSequence || /wrong last sequence/.test(e.message ?? "");
 }
 
 /** A write sent to the bucket, settled by the watch: did it land at the sequence it asked for? */
@@ -402,7 +403,7 @@ export class KvStore extends IndexedStore implements JwtStore {
     const stream = `KV_${this.opts.bucket}`;
     const last = (await this.jsm!.streams.info(stream)).state.last_seq;
     const m = await this.jsm!.streams.getMessage(stream, { last_by_subj: `$KV.${this.opts.bucket}.${key}` }).catch((err: unknown) => {
-      if (err instanceof JetStreamApiError && err.code === 10037) return null; // no message found
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
       throw err;
     });
     return { last, change: m ? changeAt(key, m.seq, m.header?.get("KV-Operation"), () => m.string()) : undefined };
