@@ -16,6 +16,7 @@ import {
   type DecodedJwt,
   isPublicKey,
   peekClaims,
+  refuseOnIssues,
   strField,
   validateActivationClaims,
 } from "./jwt/index.js";
@@ -163,13 +164,7 @@ export class ActivationRegistry {
     const hash = activationHash(d.iss, d.sub, importSubject);
 
     checkIssuedAt(d.iat, this.now(), this.maxClockSkewMs);
-    const issues = validateActivationClaims(d, Math.floor(this.now() / 1000));
-    if (issues.some((i) => i.blocking || i.timeCheck)) {
-      throw new AccountServerError("ACTIVATION_VALIDATION_FAILED", {
-        details: issues.map((i) => i.description),
-        reason: issues.map((i) => i.description).join("; "),
-      });
-    }
+    refuseOnIssues(validateActivationClaims(d, Math.floor(this.now() / 1000)), "ACTIVATION_VALIDATION_FAILED");
     this.checkTrust(d, issuerAccount);
     return { d, hash, importSubject };
   }

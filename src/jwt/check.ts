@@ -6,7 +6,7 @@ import { AccountServerError } from "../errors.js";
 import type { AccountClaims, DecodedJwt } from "./claims.js";
 import { decodeAccountJwt } from "./decode.js";
 import { isPublicKey } from "./nkey.js";
-import { validateAccountClaims } from "./validate.js";
+import { refuseOnIssues, validateAccountClaims } from "./validate.js";
 
 export interface CheckInput {
   readonly jwt: string;
@@ -82,12 +82,6 @@ export function checkAccountJwt(input: CheckInput): CheckedJwt {
   const nowSec = Math.floor(input.nowMs / 1000);
   checkIssuedAt(d.iat, input.nowMs, input.maxClockSkewMs);
   // An expired activation token disables one import, not the account: a warning only.
-  const issues = validateAccountClaims(d, nowSec, { checkActivationTimes: "warn" });
-  if (issues.some((i) => i.blocking || i.timeCheck)) {
-    throw new AccountServerError("VALIDATION_FAILED", {
-      details: issues.map((i) => i.description),
-      reason: issues.map((i) => i.description).join("; "),
-    });
-  }
+  refuseOnIssues(validateAccountClaims(d, nowSec, { checkActivationTimes: "warn" }), "VALIDATION_FAILED");
   return { token: d.token, sub: d.sub, iss: d.iss, jti: d.jti, iat: d.iat, exp: d.exp };
 }

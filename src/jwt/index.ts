@@ -15,6 +15,7 @@ export { asObj, strField } from "./fields.js";
 export {
   activationHash,
   activationView,
+  refuseOnIssues,
   validateAccountClaims,
   validateActivationClaims,
   type AccountValidationOptions,

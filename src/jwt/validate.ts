@@ -3,6 +3,7 @@
  * §3.2): same checks, same issue texts, same blocking / time-check / warning split.
  */
 import { createHash } from "node:crypto";
+import { AccountServerError } from "../errors.js";
 import { decodeActivationJwt } from "./decode.js";
 import { asArr, asObj, boolField as b, numField as n, strField as s, strList, type Obj } from "./fields.js";
 import type { AccountClaims, DecodedJwt } from "./claims.js";
@@ -715,4 +716,11 @@ function cleanSubject(subject: string): string {
 export function activationHash(issuer: string, subject: string, importSubject: string): string {
   const digest = createHash("sha256").update(`${issuer}.${subject}.${cleanSubject(importSubject)}`).digest();
   return base32Encode(digest);
+}
+
+/** Refuse with `code` when any issue blocks or a time check fails; every issue is listed. */
+export function refuseOnIssues(issues: readonly ValidationIssue[], code: "VALIDATION_FAILED" | "ACTIVATION_VALIDATION_FAILED"): void {
+  if (!issues.some((i) => i.blocking || i.timeCheck)) return;
+  const details = issues.map((i) => i.description);
+  throw new AccountServerError(code, { details, reason: details.join("; ") });
 }
