@@ -40,9 +40,9 @@ export function isTempNameOf(file: string, name: string): boolean {
 }
 
 /** Write `data` to `file` so that a crash leaves either the old or the new content, never a mix. */
-export async function writeFileDurable(file: string, data: string): Promise<void> {
+export async function writeFileDurable(file: string, data: string, mode = FILE_MODE): Promise<void> {
   const tmp = tempNameFor(file);
-  const fh = await open(tmp, "wx", FILE_MODE);
+  const fh = await open(tmp, "wx", mode);
   try {
     try {
       await fh.writeFile(data);

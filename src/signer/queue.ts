@@ -5,8 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurable } from "../durable.js";
 import { base32Encode } from "../jwt/index.js";
 
 export interface PendingRequest {
@@ -41,7 +42,6 @@ const KEY = /^A[A-Z2-7]{55}$/;
 
 export class SignerState {
   readonly dir: string;
-  private writes = 0;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -53,26 +53,11 @@ export class SignerState {
     return join(this.dir, d, `${name}.json`);
   }
 
-  /** Write-then-rename with fsync, so a crash leaves the old file or the new one. */
+  /** Crash-safe replace; readable by the signer's user only. */
   private async write(d: Dir, name: string, value: unknown): Promise<void> {
-    const final = this.path(d, name);
-    // Unique per write: two answers to one request may write the same entry at once.
-    const tmp = `${final}.${process.pid}.${++this.writes}.tmp`;
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(value, null, 2) + "\n");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, final);
-    const dh = await open(join(this.dir, d), "r");
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await writeFileDurable(this.path(d, name), JSON.stringify(value, null, 2) + "\n", 0o600);
   }
+
 
   private async read<T>(d: Dir, name: string): Promise<T | undefined> {
     try {
