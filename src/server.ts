@@ -181,17 +181,11 @@ export class AccountServer {
       checks,
       ...(files.systemAccountJwt !== undefined ? { systemAccountJwt: files.systemAccountJwt } : {}),
     });
-    registry.onChange((c) => {
-      const fields = { account: c.key, source: c.source };
-      if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`, { ...fields, jti: c.jti });
-      else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`, fields);
-    });
     const history = createHistory(config, store, log, now);
     registry.setHistory(history);
     if (history instanceof HistoryLog) {
       await history.open();
       opened(() => history.close());
-      registry.onChange((c) => history.record(c));
       // Versions are as durable as the changes themselves once the journal is dropped.
       store.journaled?.beforeCheckpoint(() => history.sync());
       for (const key of store.journaled?.recovered ?? []) {
@@ -213,9 +207,6 @@ export class AccountServer {
       now,
       maxClockSkewMs: config.maxClockSkew,
     });
-    activations.onChange((c) =>
-      log.info(`updated activation JWT - ${c.issuer.slice(0, 12)}-${c.subject.slice(0, 12)} - ${JSON.stringify(c.importSubject)}`),
-    );
 
     const expiry = new ExpirySweeper({ registry, log, intervalMs: config.store.cleanupInterval, now });
     let replica: Replica | undefined;
@@ -242,7 +233,6 @@ export class AccountServer {
     // Drops what an interrupted run journaled, now that the outbox has taken its keys.
     await store.journaled?.checkpoint();
     const notifier = new Notifier(registry, link, log, outbox);
-    activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
     // Both subscribe on every new connection, so they exist before the link starts.
     let metrics: Metrics | undefined;
     const responder = link
@@ -283,6 +273,21 @@ export class AccountServer {
       config.http,
       log,
     );
+    // The change feeds' listeners, all here, in the order each change reaches them. (The expiry
+    // index and the console's catalog subscribe when they start; metrics count on their own.)
+    registry.onChange((c) => {
+      const fields = { account: c.key, source: c.source };
+      if (c.entry) log.info(`updated JWT for account - ${c.key.slice(0, 12)} - ${c.jti}`, { ...fields, jti: c.jti });
+      else log.info(`${c.deleted ? "deleted" : "removed"} JWT for account - ${c.key.slice(0, 12)}`, fields);
+    });
+    if (history instanceof HistoryLog) registry.onChange((c) => history.record(c));
+    registry.onChange((c) => notifier.accountChanged(c));
+    if (packSync) registry.onChange(() => packSync.accountChanged());
+    if (responder) registry.onChange((c) => responder.lookups.accountChanged(c.key));
+    activations.onChange((c) =>
+      log.info(`updated activation JWT - ${c.issuer.slice(0, 12)}-${c.subject.slice(0, 12)} - ${JSON.stringify(c.importSubject)}`),
+    );
+    activations.onChange((c) => notifier.notifyActivation(c.issuer, c.hash, c.entry.jwt));
     // A peer that gave us JWTs we lacked may answer lookups too: misses wait for it from now on.
     packSync?.onResult((r) => {
       if (r.outcome === "merged" && r.changed > 0) responder?.lookups.answered();

@@ -81,7 +81,11 @@ export class Lookups {
     this.negativeMs = o.negativeMs ?? 5000;
     this.negativeMax = o.negativeMax ?? 10_000;
     this.now = o.now ?? (() => performance.now());
-    o.registry.onChange((c) => this.negative.delete(c.key));
+  }
+
+  /** A change on the registry's feed: a cached "nobody holds it" for that key is stale. */
+  accountChanged(key: string): void {
+    this.negative.delete(key);
   }
 
   /**

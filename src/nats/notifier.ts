@@ -75,7 +75,6 @@ export class Notifier implements WriteJournal {
     this.link = link;
     this.log = log;
     this.outbox = outbox ?? new Outbox({ log });
-    registry.onChange((c) => this.onChange(c));
     if (link) registry.addJournal(this);
     link?.onConnected((nc) => {
       this.nc = nc;
@@ -121,7 +120,8 @@ export class Notifier implements WriteJournal {
   /** Last delete request forwarded: one request deletes many accounts, it is forwarded once. */
   private lastDeleteClaim: string | undefined;
 
-  private onChange(c: AccountChange): void {
+  /** A change on the registry's feed (subscribed by the composition root). */
+  accountChanged(c: AccountChange): void {
     // The instance that wrote a shared store announces the change; the others stay quiet.
     if (c.source === "cluster") return;
     // A write of ours that landed after its answer was lost is announced only if it was one we

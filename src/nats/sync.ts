@@ -117,7 +117,6 @@ export class PackSync {
       // A fresh connection may follow an outage during which peers changed: pull right away.
       if (this.started) this.schedule(0);
     });
-    o.registry.onChange(() => this.onRealChange());
   }
 
   /** The delay until the next pull without jitter (for health and tests). */
@@ -156,7 +155,7 @@ export class PackSync {
   }
 
   /** Something really changed: peers may now agree, so stop backing off. */
-  private onRealChange(): void {
+  accountChanged(): void {
     this.seen.clear();
     if (this.factor === 1) return;
     this.factor = 1;
