@@ -14,12 +14,8 @@ import { Drain } from "./http/drain.js";
 import { CheckPool, isValidLiteralSubject, loadTrustFiles } from "./jwt/index.js";
 import { unixDate, type Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
-import { Notifier } from "./nats/notifier.js";
-import { openOutbox } from "./nats/outbox.js";
-import { Responder } from "./nats/responder.js";
-import { PackSync } from "./nats/sync.js";
+import { createSignRequests, Notifier, openOutbox, PackSync, Responder } from "./nats/index.js";
 import { ExpirySweeper } from "./expiry.js";
-import { createSignRequests } from "./nats/sign-request.js";
 import { Replica } from "./replica.js";
 import {
   createActivationStore,

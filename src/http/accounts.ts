@@ -6,8 +6,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
-import type { Notifier } from "../nats/notifier.js";
-import type { SignRequests } from "../nats/sign-request.js";
+import type { Notifier, SignRequests } from "../nats/index.js";
 import type { ForwardedAnswer } from "../replica.js";
 import { readBody, send } from "./respond.js";
 import { cacheControl, freshFor, serveStored } from "./serve-jwt.js";

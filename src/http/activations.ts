@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ActivationRegistry } from "../activations.js";
 import { AccountServerError, isAccountServerError } from "../errors.js";
-import type { Notifier } from "../nats/notifier.js";
+import type { Notifier } from "../nats/index.js";
 import { readBody, send } from "./respond.js";
 import { serveStored } from "./serve-jwt.js";
 import type { RequestContext } from "./router.js";

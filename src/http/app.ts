@@ -12,7 +12,7 @@ import type { HttpConfig } from "../config/types.js";
 import { isAccountServerError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "./metrics.js";
-import type { Notifier } from "../nats/notifier.js";
+import type { Notifier } from "../nats/index.js";
 import { accountRoutes, type AccountRoutesOptions } from "./accounts.js";
 import { activationRoutes } from "./activations.js";
 import { decodedView } from "./decoded.js";

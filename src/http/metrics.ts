@@ -8,8 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { AccountRegistry, ChangeSource } from "../accounts.js";
 import type { ErrorCode } from "../errors.js";
 import type { NatsLink } from "../nats/connection.js";
-import type { Notifier } from "../nats/notifier.js";
-import type { PackSync } from "../nats/sync.js";
+import type { Notifier, PackSync } from "../nats/index.js";
 import { STORE_TIMING_CHANNEL, type StoreTiming } from "../store/index.js";
 import { send } from "./respond.js";
 import type { Handler } from "./router.js";

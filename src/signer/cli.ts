@@ -10,7 +10,7 @@ import { errorText } from "../errors.js";
 import { decodeAccountJwt } from "../jwt/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { natsClientOptions } from "../nats/connection.js";
-import { UPDATE_SUBJECT } from "../nats/responder.js";
+import { UPDATE_SUBJECT } from "../nats/index.js";
 import { loadSignerConfig, type SignerConfig } from "./config.js";
 import { applyPolicy } from "./policy.js";
 import { SignerState } from "./queue.js";

@@ -19,7 +19,7 @@ import {
 } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { NatsLink } from "../nats/connection.js";
-import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../nats/sign-request.js";
+import { SERVICE_ERROR_CODE_HEADER, SERVICE_ERROR_HEADER } from "../nats/index.js";
 import type { SignerConfig } from "./config.js";
 import { applyPolicy, signAccount } from "./policy.js";
 import { requestId, SignerState } from "./queue.js";

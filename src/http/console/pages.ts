@@ -10,7 +10,7 @@ import type { AccountRegistry } from "../../accounts.js";
 import type { UiConfig } from "../../config/types.js";
 import { AccountServerError } from "../../errors.js";
 import { decodeOperatorJwt } from "../../jwt/index.js";
-import type { Notifier } from "../../nats/notifier.js";
+import type { Notifier } from "../../nats/index.js";
 import type { HistoryEntry, HistorySource } from "../../store/index.js";
 import { send } from "../respond.js";
 import type { Handler, RequestContext, Route } from "../router.js";
