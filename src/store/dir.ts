@@ -3,7 +3,7 @@
  * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
  */
 import { readFileSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { errorText } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
@@ -11,9 +11,9 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { DirWatcher, statSignature } from "./dir-watch.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, isTempName, tempNameFor, writeFileDurable } from "../durable.js";
-import { isJournalFile, Journal, type JournalOp } from "./journal.js";
+import { inParallel, JournaledWriter, syncFile } from "./dir-journal.js";
+import { isJournalFile, type JournalOp } from "./journal.js";
 import { IndexedStore } from "./indexed.js";
-import { reportTiming } from "./timing.js";
 import {
   makeEntry,
   type ExternalChange,
@@ -41,17 +41,6 @@ export interface DirStoreOptions {
 export const BACKGROUND_LOAD_ABOVE = 5000;
 /** Longest the background loader holds the event loop before letting requests through. */
 const LOAD_SLICE_MS = 4;
-/**
- * Changes are durable in the journal when acknowledged; a checkpoint makes the files themselves
- * durable and drops the journal, at the latest this long after a change, or once it holds
- * CHECKPOINT_BYTES. Writers wait for the checkpoint when the journal outgrows MAX_JOURNAL_BYTES.
- */
-export const CHECKPOINT_MS = 1000;
-const CHECKPOINT_BYTES = 4 << 20;
-const MAX_JOURNAL_BYTES = 32 << 20;
-/** fsyncs a checkpoint keeps in flight at once (the libuv pool runs them in parallel). */
-const CHECKPOINT_PARALLEL = 32;
-
 const JWT_SUFFIX = ".jwt";
 const TOMBSTONE_SUFFIX = ".jwt.deleted";
 const PLAIN_KEY_RE = /^[A-Z2-7]+$/;
@@ -75,17 +64,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   private readonly unloaded = new Set<string>();
   private backgroundLoad: Promise<void> | undefined;
   /** Writable stores only: every change is durable here before it is acknowledged. */
-  private readonly journal: Journal | undefined;
-  /** Files and directories changed since the last checkpoint began (not fsynced yet). */
-  private dirtyFiles = new Set<string>();
-  private dirtyDirs = new Set<string>();
-  /** Changes under way per journal generation: a checkpoint waits for those of the generations it drops. */
-  private readonly inflight = new Map<number, number>();
-  private inflightDone: (() => void) | undefined;
-  private readonly checkpointHooks: Array<() => Promise<void>> = [];
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointing: Promise<void> | undefined;
-  private checkpointAgain = false;
+  private readonly writer: JournaledWriter | undefined;
   /** Keys whose last change was replayed from the journal by open(). */
   private recoveredKeys: string[] = [];
 
@@ -100,7 +79,9 @@ export class DirStore extends IndexedStore implements JwtStore {
     this.log = opts.log ?? silentLogger;
     const root = join(opts.dir);
     this.root = root === "." ? "" : root.endsWith(sep) ? root : root + sep;
-    this.journal = opts.readonly ? undefined : new Journal(opts.dir, this.log);
+    this.writer = opts.readonly
+      ? undefined
+      : new JournaledWriter({ dir: opts.dir, log: this.log, checkpointMs: opts.checkpointMs, undoOf: (key) => this.undoOf(key) });
     this.watcher = opts.readonly
       ? new DirWatcher({
           dir: opts.dir,
@@ -116,7 +97,7 @@ export class DirStore extends IndexedStore implements JwtStore {
 
   /** See StoreJournal: writable directory stores journal their changes. */
   get journaled(): StoreJournal | undefined {
-    return this.journal ? this : undefined;
+    return this.writer ? this : undefined;
   }
 
   get recovered(): readonly string[] {
@@ -124,7 +105,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   }
 
   beforeCheckpoint(hook: () => Promise<void>): void {
-    this.checkpointHooks.push(hook);
+    this.writer?.beforeCheckpoint(hook);
   }
 
   get description(): string {
@@ -142,7 +123,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   async open(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true, mode: DIR_MODE });
     this.knownDirs.add(this.opts.dir);
-    if (this.journal) await this.replay(await this.journal.recover());
+    if (this.writer) await this.replay(await this.writer.journal.recover());
     const files: string[] = [];
     for (const d of await readdir(this.opts.dir, { withFileTypes: true })) {
       if (this.opts.shard && d.isDirectory() && d.name.length === 2) {
@@ -183,7 +164,7 @@ export class DirStore extends IndexedStore implements JwtStore {
 
   /** Journal fdatasyncs so far (group commit makes this smaller than the number of writes). */
   get journalSyncs(): number {
-    return this.journal?.syncs ?? 0;
+    return this.writer?.journal.syncs ?? 0;
   }
 
   /**
@@ -328,7 +309,8 @@ export class DirStore extends IndexedStore implements JwtStore {
   }
 
   async put(key: string, jwt: string): Promise<StoredJwt> {
-    if (this.journal) {
+    const writer = this.writer;
+    if (writer) {
       const file = this.pathOf(key);
       const dir = await this.dirFor(file);
       // The temp file is written while the journal record is made durable; the atomic rename
@@ -342,15 +324,15 @@ export class DirStore extends IndexedStore implements JwtStore {
         await written;
         await unlink(tmp).catch(() => {});
       };
-      await this.journaledChange(
+      await writer.change(
         { op: "put", key, jwt },
         async () => {
           const failed = await written;
           if (failed !== undefined) throw failed;
           await rename(tmp, file);
-          this.dirtyFiles.add(file);
+          writer.dirtyFile(file);
           if (this.deleted.has(key)) await unlink(file + ".deleted").catch(() => {});
-          this.dirtyDirs.add(dir);
+          writer.dirtyDir(dir);
         },
         dropTemp,
       );
@@ -360,10 +342,11 @@ export class DirStore extends IndexedStore implements JwtStore {
   }
 
   async tombstone(key: string): Promise<void> {
-    if (this.journal) {
+    const writer = this.writer;
+    if (writer) {
       const file = this.pathOf(key);
       const dir = await this.dirFor(file);
-      await this.journaledChange({ op: "tomb", key }, async () => {
+      await writer.change({ op: "tomb", key }, async () => {
         try {
           // Keep the last JWT in the tombstone, as nats-server's rename-on-delete does.
           await rename(file, file + ".deleted");
@@ -371,8 +354,8 @@ export class DirStore extends IndexedStore implements JwtStore {
           if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
           await writeFile(file + ".deleted", "", { flag: "a", mode: FILE_MODE });
         }
-        this.dirtyFiles.add(file + ".deleted");
-        this.dirtyDirs.add(dir);
+        writer.dirtyFile(file + ".deleted");
+        writer.dirtyDir(dir);
       });
     }
     this.watcher?.forget(key);
@@ -382,13 +365,14 @@ export class DirStore extends IndexedStore implements JwtStore {
 
   /** Forget a JWT (and remove its file on a writable store). */
   async remove(key: string): Promise<void> {
-    if (this.journal) {
+    const writer = this.writer;
+    if (writer) {
       const file = this.pathOf(key);
-      await this.journaledChange({ op: "rm", key }, async () => {
+      await writer.change({ op: "rm", key }, async () => {
         await unlink(file).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== "ENOENT") throw e;
         });
-        this.dirtyDirs.add(dirname(file));
+        writer.dirtyDir(dirname(file));
       });
     }
     this.watcher?.forget(key);
@@ -401,46 +385,15 @@ export class DirStore extends IndexedStore implements JwtStore {
     const dir = dirname(file);
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true, mode: DIR_MODE });
-      this.dirtyDirs.add(this.opts.dir);
+      this.writer?.dirtyDir(this.opts.dir);
       this.knownDirs.add(dir);
     }
     return dir;
   }
 
-  /**
-   * Record `op` durably (group commit), then `apply` it to the files; the caller updates memory
-   * after. `abandon` cleans up when the record fails; a failed `apply` is recorded as undone, so
-   * no replay brings back a change that was refused.
-   */
-  private async journaledChange(op: JournalOp, apply: () => Promise<void>, abandon?: () => Promise<unknown>): Promise<void> {
-    const journal = this.journal!;
-    // Backpressure: a journal the checkpoints cannot keep up with must not grow without bound.
-    if (journal.bytes > MAX_JOURNAL_BYTES) await this.checkpoint();
-    const gen = journal.generation;
-    this.inflight.set(gen, (this.inflight.get(gen) ?? 0) + 1);
-    try {
-      try {
-        await journal.append(op);
-      } catch (err) {
-        await abandon?.();
-        throw err;
-      }
-      try {
-        await apply();
-      } catch (err) {
-        await abandon?.();
-        await journal.append(this.undoOf(op.key)).catch(() => {});
-        throw err;
-      }
-    } finally {
-      const left = this.inflight.get(gen)! - 1;
-      if (left > 0) this.inflight.set(gen, left);
-      else {
-        this.inflight.delete(gen);
-        this.inflightDone?.();
-      }
-    }
-    this.scheduleCheckpoint(journal.bytes >= CHECKPOINT_BYTES);
+  /** See StoreJournal. */
+  checkpoint(): Promise<void> {
+    return this.writer?.checkpoint() ?? Promise.resolve();
   }
 
   /** The record that restores the state memory still shows for `key`. */
@@ -450,116 +403,14 @@ export class DirStore extends IndexedStore implements JwtStore {
     return this.deleted.has(key) ? { op: "tomb", key } : { op: "rm", key };
   }
 
-  private scheduleCheckpoint(now: boolean): void {
-    if (this.closed) return;
-    if (now) {
-      clearTimeout(this.checkpointTimer);
-      this.checkpointTimer = undefined;
-      void this.checkpoint().catch(() => {});
-      return;
-    }
-    this.checkpointTimer ??= setTimeout(() => {
-      this.checkpointTimer = undefined;
-      void this.checkpoint().catch(() => {});
-    }, this.opts.checkpointMs ?? CHECKPOINT_MS).unref();
-  }
-
-  /**
-   * Make every change journaled so far durable in the files themselves, run the hooks, then drop
-   * the journal files. Calls during a running checkpoint share the next one.
-   */
-  checkpoint(): Promise<void> {
-    if (!this.journal) return Promise.resolve();
-    if (this.checkpointing) {
-      this.checkpointAgain = true;
-      return this.checkpointing;
-    }
-    const run = async (): Promise<void> => {
-      try {
-        do {
-          this.checkpointAgain = false;
-          await this.checkpointOnce();
-        } while (this.checkpointAgain);
-      } finally {
-        // Cleared in the same step that ended the loop: a later call starts a new checkpoint.
-        this.checkpointing = undefined;
-      }
-    };
-    this.checkpointing = run();
-    return this.checkpointing;
-  }
-
-  private async checkpointOnce(): Promise<void> {
-    const journal = this.journal!;
-    if (!journal.holdsRecords) return;
-    const t0 = process.hrtime.bigint();
-    const upTo = journal.rotate();
-    // Changes recorded in the generations dropped below must have reached their files first.
-    while ([...this.inflight.keys()].some((g) => g <= upTo)) {
-      await new Promise<void>((r) => (this.inflightDone = r));
-    }
-    this.inflightDone = undefined;
-    const files = this.dirtyFiles;
-    const dirs = this.dirtyDirs;
-    this.dirtyFiles = new Set();
-    this.dirtyDirs = new Set();
-    try {
-      // An fsync per file and directory, many in flight (the filesystem shares their journal
-      // commits). syncfs would be one call, but flushes everything else on the filesystem too.
-      await inParallel([...files], syncFile);
-      // Shard directories before the root: a new shard's entry is only useful with its contents.
-      await inParallel([...dirs].filter((d) => d !== this.opts.dir), fsyncDir);
-      if (dirs.has(this.opts.dir)) await fsyncDir(this.opts.dir);
-      for (const hook of this.checkpointHooks) await hook();
-      await journal.removeUpTo(upTo);
-      reportTiming(this.opts.dir, "checkpoint", t0);
-    } catch (err) {
-      for (const f of files) this.dirtyFiles.add(f);
-      for (const d of dirs) this.dirtyDirs.add(d);
-      this.log.error(`store checkpoint failed, the journal is kept: ${errorText(err)}`);
-      this.scheduleCheckpoint(false);
-      throw err;
-    }
-  }
-
   watch(onChange: (change: ExternalChange) => void): void {
     // Only a directory maintained by someone else changes behind our back.
     this.watcher?.start(this.knownDirs, onChange);
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.checkpointTimer);
-    if (this.journal) {
-      // A clean stop leaves no journal: every change is in its file, durably.
-      await this.checkpoint().catch(() => {});
-      await this.journal.close();
-    }
+    await this.writer?.close();
     this.closed = true;
     this.watcher?.close();
   }
-}
-
-/** fdatasync one file; a file removed meanwhile has nothing left to sync. */
-async function syncFile(file: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(file, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
-  }
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Run `fn` over `items`, CHECKPOINT_PARALLEL at a time; rejects with the first failure. */
-async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(CHECKPOINT_PARALLEL, items.length) }, worker));
 }
