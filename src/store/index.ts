@@ -15,7 +15,6 @@ import type { HistorySource, JwtStore } from "./types.js";
 
 export { createActivationStore, type ActivationStore } from "./activations.js";
 export { DirStore } from "./dir.js";
-export { writeFileDurable } from "../durable.js";
 export { HistoryLog } from "./history.js";
 export { KvStore } from "./kv.js";
 export { nscOperatorJwtPath } from "./nsc.js";
