@@ -79,7 +79,7 @@ describe("log - format", () => {
 });
 
 describe("log - fields from a running server (logging.json)", () => {
-  it("an accepted upload carries account, jti and source; a refusal account, source and code", async () => {
+  it("an accepted upload carries account, jti and source; a refusal account, jti, source and code", async () => {
     const op = makeOperator();
     const t = await startServer({ operator: op, logging: { json: true } });
     try {
@@ -87,7 +87,8 @@ describe("log - fields from a running server (logging.json)", () => {
       const key = a.getPublicKey();
       const jwt = accountJwt(a, op.signer);
       assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`, { method: "POST", body: jwt })).status, 200);
-      assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`, { method: "POST", body: accountJwt(a, a) })).status, 400);
+      const selfSigned = accountJwt(a, a);
+      assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`, { method: "POST", body: selfSigned })).status, 400);
       const recs = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
       const updated = recs.find((r) => String(r["msg"]).startsWith("updated JWT for account"));
       assert.deepEqual(
@@ -96,8 +97,8 @@ describe("log - fields from a running server (logging.json)", () => {
       );
       const refused = recs.find((r) => r["code"] !== undefined);
       assert.deepEqual(
-        { level: refused?.["level"], account: refused?.["account"], source: refused?.["source"], code: refused?.["code"] },
-        { level: "error", account: key, source: "http", code: "SIGNING_NOT_ENABLED" },
+        { level: refused?.["level"], account: refused?.["account"], jti: refused?.["jti"], source: refused?.["source"], code: refused?.["code"] },
+        { level: "error", account: key, jti: peekClaims(selfSigned)!.jti, source: "http", code: "SIGNING_NOT_ENABLED" },
       );
     } finally {
       await t.stop();

@@ -5,7 +5,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
-import { isPublicKey } from "../jwt/index.js";
+import { isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Notifier, SignRequests } from "../nats/index.js";
 import type { ForwardedAnswer } from "../replica.js";
 import { readBody, send } from "./respond.js";
@@ -136,6 +136,8 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     const readOnly = registry.readOnlyCode;
     if (readOnly) throw new AccountServerError(readOnly);
     const body = await readBody(req, opts.maxBodyBytes);
+    const jti = peekClaims(body)?.jti;
+    if (jti) ctx.logFields["jti"] = jti;
     if (opts.signing) {
       const r = await opts.signing.upload(body, key, "http");
       if (r.status === 202) send(res, 202, { "Content-Type": "text/plain; charset=utf-8" }, r.text);

@@ -138,7 +138,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     }
     router.handle(req, res, (err, ctx) => {
       if (metrics && req.method === "POST" && isAccountServerError(err)) metrics.refusal("http", err.code);
-      sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json);
+      sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json, ctx.logFields);
     });
   };
 }

@@ -35,12 +35,13 @@ export function sendError(
   log: Logger,
   key = "",
   json = false,
+  extra: Readonly<Record<string, string>> = {},
 ): void {
   const e = isAccountServerError(err)
     ? err
     : new AccountServerError("INTERNAL", { reason: errorText(err) ?? String(err), cause: err });
   const parts = [key.slice(0, 12), e.phrase, e.reason].filter((p) => p);
-  const fields = { ...(key !== "" ? { account: key } : {}), source: "http", code: e.code };
+  const fields = { ...(key !== "" ? { account: key } : {}), ...extra, source: "http", code: e.code };
   if (e.code === "INTERNAL") log.error(`${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`, fields);
   else log.error(parts.join(" - "), fields);
   if (res.headersSent) {

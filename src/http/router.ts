@@ -16,6 +16,8 @@ export interface RequestContext {
   query(name: string): string | undefined;
   /** A query flag is on only when its value lower-cased is `true`. */
   flag(name: string): boolean;
+  /** Fields a handler adds to the log line of its refusal (the uploaded JWT's `jti`). */
+  readonly logFields: Record<string, string>;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => unknown;
@@ -71,7 +73,7 @@ function makeContext(path: string, rawQuery: string, params: Record<string, stri
     parsed ??= new URLSearchParams(rawQuery);
     return parsed.get(name) ?? undefined;
   };
-  return { path, json, params, query, flag: (name) => query(name)?.toLowerCase() === "true" };
+  return { path, json, params, query, flag: (name) => query(name)?.toLowerCase() === "true", logFields: {} };
 }
 
 export class Router {
