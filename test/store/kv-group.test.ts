@@ -9,6 +9,7 @@ import { accountJwt, createAccount, makeOperator, userCreds } from "../helpers/f
 import { startJetStreamCluster, type JetStreamCluster } from "../helpers/cluster.js";
 import { tempDir, writeFile } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { errorText } from "../../src/errors.js";
 import { until } from "../nats/kit.js";
 
 /** Limits that enable JetStream for an account on nats-server 2.9. */
@@ -154,7 +155,11 @@ describe("kv group - misses and announcements on an operator-mode JetStream clus
       flowing = false;
       await Promise.all(flows);
       await until("every instance connected with nothing unconfirmed", () =>
-        servers.every((s) => natsHealth(s).connected && s.server.notifier.unconfirmed === 0), 30_000);
+        servers.every((s) => natsHealth(s).connected && s.server.notifier.unconfirmed === 0), 60_000).catch((err: unknown) => {
+        // Rare under load: say which instance held what, for the next one who sees it.
+        const state = servers.map((s, i) => `instance ${i}: connected ${natsHealth(s).connected}, unconfirmed ${s.server.notifier.unconfirmed}`);
+        throw new Error(`${errorText(err)} (${state.join("; ")})\n${servers.map((s) => s.logs.slice(-10).join("\n")).join("\n--\n")}`);
+      });
       await until("the killed node's subscriber back", async () => {
         await subs[killed]!.nc.flush();
         return true;
