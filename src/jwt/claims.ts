@@ -190,3 +190,15 @@ export interface ActivationClaims extends ClaimsData {
   /** v1 tokens keep it at the top level. */
   issuer_account?: string;
 }
+
+/** The numeric limits of an account's `nats.limits` (-1 = unlimited, absent = 0). */
+export const ACCOUNT_LIMIT_COUNTS = ["conn", "leaf", "subs", "data", "payload", "imports", "exports"] as const;
+export const JETSTREAM_LIMIT_COUNTS = [
+  "mem_storage",
+  "disk_storage",
+  "streams",
+  "consumer",
+  "max_ack_pending",
+  "mem_max_stream_bytes",
+  "disk_max_stream_bytes",
+] as const;

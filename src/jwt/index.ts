@@ -3,6 +3,7 @@
  * types, nkeys, claim validation, the operator trust list, nsc's file armour, and signing.
  */
 export type * from "./claims.js";
+export { ACCOUNT_LIMIT_COUNTS, JETSTREAM_LIMIT_COUNTS } from "./claims.js";
 export { extractJwt } from "./armour.js";
 export { checkAddressing, checkIssuedAt, type CheckedJwt } from "./check.js";
 export { CheckPool } from "./check-pool.js";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { AccountServerError } from "../errors.js";
 import { decodeActivationJwt } from "./decode.js";
 import { asArr, asObj, boolField as b, numField as n, strField as s, strList, type Obj } from "./fields.js";
-import type { AccountClaims, DecodedJwt } from "./claims.js";
+import { ACCOUNT_LIMIT_COUNTS, JETSTREAM_LIMIT_COUNTS, type AccountClaims, type DecodedJwt } from "./claims.js";
 import { base32Encode, isPublicKey } from "./nkey.js";
 import { goQuote as q, hasWildcards, subjectContains, subjectIssues } from "./subject.js";
 import { InnerIndex, OuterIndex } from "./subject-index.js";
@@ -554,17 +554,8 @@ function validateAuthorization(out: Issues, a: Obj | undefined): void {
 
 // --- limits and signing keys --------------------------------------------------------------
 
-const V1_LIMIT_FIELDS = ["subs", "data", "payload", "imports", "exports", "wildcards", "disallow_bearer", "conn", "leaf"];
-const JS_LIMIT_FIELDS = [
-  "mem_storage",
-  "disk_storage",
-  "streams",
-  "consumer",
-  "max_ack_pending",
-  "mem_max_stream_bytes",
-  "disk_max_stream_bytes",
-  "max_bytes_required",
-];
+const V1_LIMIT_FIELDS = [...ACCOUNT_LIMIT_COUNTS, "wildcards", "disallow_bearer"];
+const JS_LIMIT_FIELDS = [...JETSTREAM_LIMIT_COUNTS, "max_bytes_required"];
 
 /** Go's OperatorLimits.IsEmpty over the fields the claim version carries. */
 function limitsEmpty(limits: Obj | undefined, v1: boolean): boolean {

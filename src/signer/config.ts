@@ -6,25 +6,10 @@ import { dirname, resolve } from "node:path";
 import { defaultConfig, type LoggingConfig, type NatsConfig } from "../config/types.js";
 import { parseConfFile } from "../config/parser.js";
 import { ConfigError, LOGGING_SECTION, mapConf, NATS_SECTION, type Field, type Section } from "../config/schema.js";
-import { isValidLiteralSubject } from "../jwt/index.js";
+import { ACCOUNT_LIMIT_COUNTS, isValidLiteralSubject, JETSTREAM_LIMIT_COUNTS } from "../jwt/index.js";
 
 /** Numeric account limits a request may ask for, as named in the JWT's `nats.limits`. */
-export const LIMIT_NAMES = [
-  "conn",
-  "leaf",
-  "subs",
-  "data",
-  "payload",
-  "imports",
-  "exports",
-  "mem_storage",
-  "disk_storage",
-  "streams",
-  "consumer",
-  "max_ack_pending",
-  "mem_max_stream_bytes",
-  "disk_max_stream_bytes",
-] as const;
+export const LIMIT_NAMES = [...ACCOUNT_LIMIT_COUNTS, ...JETSTREAM_LIMIT_COUNTS] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
 export interface SignerPolicy {
