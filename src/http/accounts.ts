@@ -136,16 +136,21 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     const readOnly = registry.readOnlyCode;
     if (readOnly) throw new AccountServerError(readOnly);
     const body = await readBody(req, opts.maxBodyBytes);
-    const jti = peekClaims(body)?.jti;
-    if (jti) ctx.logFields["jti"] = jti;
-    if (opts.signing) {
-      const r = await opts.signing.upload(body, key, "http");
-      if (r.status === 202) send(res, 202, { "Content-Type": "text/plain; charset=utf-8" }, r.text);
-      else send(res, 200, {});
-      return;
+    try {
+      if (opts.signing) {
+        const r = await opts.signing.upload(body, key, "http");
+        if (r.status === 202) send(res, 202, { "Content-Type": "text/plain; charset=utf-8" }, r.text);
+        else send(res, 200, {});
+        return;
+      }
+      await registry.accept(body, { source: "http", key });
+      send(res, 200, {});
+    } catch (err) {
+      // Parsed for the refusal's log line only: an accepted upload is decoded once, by the check.
+      const jti = peekClaims(body)?.jti;
+      if (jti) ctx.logFields["jti"] = jti;
+      throw err;
     }
-    await registry.accept(body, { source: "http", key });
-    send(res, 200, {});
   }
 
   /** Operator-signed deletion, the HTTP twin of `$SYS.REQ.CLAIMS.DELETE` (nsc push --prune). */
