@@ -155,7 +155,11 @@ export class SigningService {
         void this.answer(m);
       },
     });
-    this.o.log.info(`answering sign requests on ${subject} (queue group ${queue})`);
+    // Said once the server has the subscription: from then on a request reaches us.
+    nc.flush().then(
+      () => this.o.log.info(`answering sign requests on ${subject} (queue group ${queue})`),
+      (err: unknown) => this.o.log.warn(`subscribing to ${subject} not confirmed yet: ${errorText(err)}`),
+    );
   }
 
   private async answer(m: Msg): Promise<void> {
