@@ -3,7 +3,7 @@
  * validated once, ordered by `iat`, stored once and announced once on the change feed.
  */
 import { KeyedQueue } from "./keyed-queue.js";
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
+import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
 import { AccountServerError, errorText } from "./errors.js";
 import {
   type AccountClaims,
@@ -20,16 +20,18 @@ import {
 import type { Logger } from "./log.js";
 import {
   type AccountChange,
+  type AccountEntry,
+  accountEntry,
   type ChangeSource,
   contentEtag,
+  digestOf,
   type ExternalChange,
   type HistorySource,
   type JwtStore,
-  makeEntry,
   StoreConflictError,
-  type StoredJwt,
   StoreOutcomeUnknownError,
   StoreUnavailableError,
+  ViewCache,
 } from "./store/index.js";
 
 /**
@@ -49,12 +51,14 @@ export interface DeleteResult {
 export interface AcceptResult {
   /** False when the very same bytes were already stored. */
   readonly changed: boolean;
-  readonly entry: StoredJwt;
+  readonly entry: AccountEntry;
 }
 
-/** What a GET needs, derived once per stored entry. */
+/** What a GET needs, derived once per stored entry and kept in the bounded cache. */
 export interface AccountView {
-  readonly entry: StoredJwt;
+  readonly entry: AccountEntry;
+  /** The stored JWT. */
+  readonly jwt: string;
   /** `"<content id>"` (see contentEtag), or undefined when the stored JWT does not decode. */
   readonly etag: string | undefined;
   /** Expiry in unix seconds, 0 = never. */
@@ -88,7 +92,12 @@ export interface AccountRegistryOptions {
   readonly maxClockSkewMs?: number;
   /** Where large JWTs are checked (default: a pool of its own, one worker per core). */
   readonly checks?: CheckPool;
+  /** Bytes of ready-to-serve views kept (`store.cache`, default DEFAULT_CACHE_BYTES). */
+  readonly cacheBytes?: number;
 }
+
+/** Reads of a changing file retried before a GET answers 500 (each waits for the key's write). */
+const READ_ATTEMPTS = 3;
 
 type Listener = (change: AccountChange) => void;
 
@@ -100,10 +109,12 @@ export class AccountRegistry {
   private readonly listeners: Listener[] = [];
   private readonly journals: WriteJournal[] = [];
   private readonly queue = new KeyedQueue();
-  private views = new WeakMap<StoredJwt, AccountView>();
-  /** `iat` per stored entry (undefined: does not decode), so an update of a large JWT parses nothing again. */
-  private readonly issued = new WeakMap<StoredJwt, number | undefined>();
-  private systemAccount: StoredJwt | undefined;
+  /** Ready-to-serve views of recently used accounts; every change drops or replaces its key's. */
+  readonly cache: ViewCache<AccountView>;
+  /** Cold reads under way, so concurrent GETs of one key read it once. */
+  private readonly loading = new Map<string, Promise<AccountView | undefined>>();
+  /** The configured system account, served when the store has none. */
+  private systemAccount: AccountView | undefined;
   private history: HistorySource | undefined;
   private readonly allowDelete: boolean;
   private readonly maxClockSkewMs: number;
@@ -117,13 +128,14 @@ export class AccountRegistry {
     this.trust = opts.trust;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
+    this.cache = new ViewCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.setSystemAccountJwt(opts.systemAccountJwt);
   }
 
   /** Swap the trust list (operator reload). */
   setTrust(trust: Trust): void {
     this.trust = trust;
-    this.views = new WeakMap();
+    this.cache.clear();
   }
 
   /** True when `key` is the operator or one of its signing keys (current trust list). */
@@ -137,7 +149,8 @@ export class AccountRegistry {
       return;
     }
     const sub = peekClaims(jwt)?.sub ?? "";
-    this.systemAccount = makeEntry(sub, jwt);
+    const entry = accountEntry(sub, jwt);
+    this.systemAccount = { entry, jwt, etag: contentEtag(entry), exp: entry.exp, valid: true };
   }
 
   /**
@@ -175,37 +188,103 @@ export class AccountRegistry {
     return this.store.isDeleted(key);
   }
 
-  /** Every stored entry (the pack, replicas). */
-  entries(): Iterable<StoredJwt> {
+  /** Every stored entry (the pack, replicas); bodies through body(). */
+  entries(): Iterable<AccountEntry> {
     return this.store.entries();
   }
 
-  /** The JWT served for `key`: the store's, else the configured system account. */
-  get(key: string): StoredJwt | undefined {
+  /** The index entry served for `key`: the store's, else the configured system account's. */
+  get(key: string): AccountEntry | undefined {
     const e = this.store.get(key);
     if (e) return e;
-    return this.systemAccount?.key === key ? this.systemAccount : undefined;
+    return this.systemAccount?.entry.key === key ? this.systemAccount.entry : undefined;
   }
 
-  /** GET view of `key`, computed once per stored JWT (no decode or signature check per request). */
+  /**
+   * GET view of `key` when it is ready to serve (cached, or the configured system account);
+   * undefined when the account is unknown or must be read first (load).
+   */
   view(key: string): AccountView | undefined {
-    const entry = this.get(key);
-    if (!entry) return undefined;
-    let v = this.views.get(entry);
-    if (!v) {
-      try {
-        const d = decodeAccountJwt(entry.jwt);
-        // Files placed in the directory by others are only served when a trusted key signed them.
-        const trusted = entry === this.systemAccount || this.trust.isTrusted(d.iss);
-        v = { entry, etag: contentEtag(entry), exp: d.exp, valid: trusted };
-        if (!trusted) this.log.error(`stored JWT for ${key.slice(0, 12)} is signed by untrusted issuer ${d.iss}`);
-      } catch (err) {
-        v = { entry, etag: undefined, exp: 0, valid: false };
-        this.log.error(`stored JWT for ${key.slice(0, 12)} does not decode: ${errorText(err)}`);
-      }
-      this.views.set(entry, v);
+    const v = this.cache.get(key);
+    const e = this.store.get(key);
+    if (v !== undefined && v.entry === e) return v;
+    return e === undefined && this.systemAccount?.entry.key === key ? this.systemAccount : undefined;
+  }
+
+  /** GET view of `key`, read from the store once when it is not cached; undefined: no such account. */
+  load(key: string): Promise<AccountView | undefined> {
+    const v = this.view(key);
+    if (v !== undefined || this.store.get(key) === undefined) return Promise.resolve(v);
+    let p = this.loading.get(key);
+    if (p === undefined) {
+      p = this.readView(key).finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
     }
-    return v;
+    return p;
+  }
+
+  /**
+   * The JWT of `entry` without caching it (walks over the whole store: pack, migrate, console);
+   * undefined when `entry` is no longer what is stored.
+   */
+  async body(entry: AccountEntry): Promise<string | undefined> {
+    if (entry === this.systemAccount?.entry) return this.systemAccount.jwt;
+    const v = this.cache.peek(entry.key);
+    if (v !== undefined && v.entry === entry) return v.jwt;
+    return this.store.read(entry);
+  }
+
+  /**
+   * Whether `entry` is one to serve, from the index alone: it decodes, no check found its
+   * signature bad, a trusted key issued it, and it has not expired.
+   */
+  servable(entry: AccountEntry, nowMs: number): boolean {
+    if (entry.iat === undefined || entry.signature === "bad") return false;
+    if (entry !== this.systemAccount?.entry && !this.trust.isTrusted(entry.iss)) return false;
+    return !(entry.exp > 0 && entry.exp * 1000 <= nowMs);
+  }
+
+  private async readView(key: string): Promise<AccountView | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const entry = this.store.get(key);
+      if (entry === undefined) return undefined;
+      let jwt: string | undefined;
+      try {
+        jwt = await this.store.read(entry);
+      } catch (err) {
+        throw new AccountServerError("LOAD_FAILED", { reason: errorText(err), cause: err });
+      }
+      if (this.store.get(key) !== entry) continue;
+      if (jwt !== undefined) {
+        const v = this.viewOf(entry, jwt);
+        this.cache.set(key, v, entry.size);
+        return v;
+      }
+      // The bytes there are not the entry's: a write of the key is under way; read after it.
+      if (attempt >= READ_ATTEMPTS) {
+        throw new AccountServerError("LOAD_FAILED", { reason: `the stored JWT of ${key} changed while it was read` });
+      }
+      await this.queue.run(key, async () => {});
+    }
+  }
+
+  /** The view of a JWT read from the store; its signature is checked the first time only. */
+  private viewOf(entry: AccountEntry, jwt: string): AccountView {
+    const key = entry.key.slice(0, 12);
+    if (entry.signature === "unchecked") {
+      try {
+        decodeAccountJwt(jwt);
+        entry.signature = "good";
+      } catch (err) {
+        entry.signature = "bad";
+        this.log.error(`stored JWT for ${key} does not decode: ${errorText(err)}`);
+      }
+    }
+    if (entry.signature === "bad") return { entry, jwt, etag: undefined, exp: 0, valid: false };
+    // Files placed in the directory by others are only served when a trusted key signed them.
+    const trusted = this.trust.isTrusted(entry.iss);
+    if (!trusted) this.log.error(`stored JWT for ${key} is signed by untrusted issuer ${entry.iss}`);
+    return { entry, jwt, etag: contentEtag(entry), exp: entry.exp, valid: trusted };
   }
 
   /**
@@ -255,29 +334,37 @@ export class AccountRegistry {
     external: ExternalChange | undefined,
     broadcast = false,
   ): Promise<AcceptResult> {
+    const digest = digestOf(d.token);
     for (let attempt = 1; ; attempt++) {
       const before = this.store.get(d.sub);
       try {
-        return await this.storeOnce(d, source, external, broadcast);
+        return await this.storeOnce(d, digest, source, external, broadcast);
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
         // The store re-read the key: what another instance wrote is served from now on.
-        this.emitRefreshed(d.sub, before);
+        await this.emitRefreshed(d.sub, before, err.change?.jwt);
         if (attempt >= AccountRegistry.CONFLICT_RETRIES) throw err;
       }
     }
   }
 
   /** Announce on the change feed what a lost compare-and-set brought in (made elsewhere). */
-  private emitRefreshed(key: string, previous: StoredJwt | undefined): void {
+  private async emitRefreshed(key: string, previous: AccountEntry | undefined, known: string | undefined): Promise<void> {
     const entry = this.store.get(key);
     if (entry === previous) return;
-    if (entry) this.emit({ key, entry, previous, source: "cluster", jti: peekClaims(entry.jwt)?.jti ?? "" });
-    else this.emit({ key, entry, previous, source: "cluster", jti: "", deleted: this.store.isDeleted(key) });
+    if (!entry) {
+      this.emit({ key, entry, jwt: undefined, previous, source: "cluster", jti: "", deleted: this.store.isDeleted(key) });
+      return;
+    }
+    const jwt = known !== undefined && digestOf(known) === entry.digest ? known : await this.store.read(entry).catch(() => undefined);
+    // Read again if the key moved on meanwhile: the next refresh announces that one.
+    if (jwt === undefined || this.store.get(key) !== entry) return;
+    this.emit({ key, entry, jwt, previous, source: "cluster", jti: peekClaims(jwt)?.jti ?? "" });
   }
 
   private async storeOnce(
     d: CheckedJwt,
+    digest: string,
     source: ChangeSource,
     external: ExternalChange | undefined,
     broadcast: boolean,
@@ -291,10 +378,10 @@ export class AccountRegistry {
       // claims into it, so two edits issued in one second share `iat` and `jti`, and the later
       // one must replace. An undecodable stored file is replaced too. When another instance
       // wrote what we serve already, only its revision is new.
-      if (previous.jwt === d.token) {
+      if (previous.digest === digest) {
         return { changed: false, entry: (external && this.store.adopt?.(external)) || previous };
       }
-      const old = this.issuedAt(previous);
+      const old = previous.iat;
       if (old !== undefined) {
         if (old > d.iat) {
           throw new AccountServerError("OLDER_JWT", {
@@ -324,10 +411,13 @@ export class AccountRegistry {
         await j.begin(d.sub);
         begun++;
       }
-      let entry: StoredJwt;
+      let entry: AccountEntry;
+      const facts = { iat: d.iat, exp: d.exp, iss: d.iss, digest };
       try {
         entry =
-          external && this.store.adopt ? this.store.adopt(external)! : await this.store.put(d.sub, d.token);
+          external && this.store.adopt
+            ? this.store.adopt(external, facts)!
+            : await this.store.put(d.sub, d.token, facts);
         stored = true;
       } catch (err) {
         if (err instanceof StoreConflictError) throw err;
@@ -339,9 +429,10 @@ export class AccountRegistry {
           cause: err,
         });
       }
-      this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, valid: true });
-      this.issued.set(entry, d.iat);
-      this.emit({ key: d.sub, entry, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
+      // Checked just now (signature and trust): the view is ready before anyone asks for it.
+      entry.signature = "good";
+      this.cache.set(d.sub, { entry, jwt: d.token, etag: contentEtag(entry), exp: d.exp, valid: true }, entry.size);
+      this.emit({ key: d.sub, entry, jwt: d.token, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
       return { changed: true, entry };
     } catch (err) {
       if (err instanceof AccountServerError || err instanceof StoreConflictError) throw err;
@@ -364,17 +455,9 @@ export class AccountRegistry {
     }
   }
 
-  /** The stored JWT's `iat` (undefined: it does not decode), parsed once per stored entry. */
-  private issuedAt(entry: StoredJwt): number | undefined {
-    if (this.issued.has(entry)) return this.issued.get(entry);
-    const iat = peekClaims(entry.jwt)?.iat;
-    this.issued.set(entry, iat);
-    return iat;
-  }
-
   /** The system account key, if one is known (never deletable). */
   private systemAccountKey(): string | undefined {
-    return this.trust.systemAccount ?? this.systemAccount?.key;
+    return this.trust.systemAccount ?? this.systemAccount?.entry.key;
   }
 
   /**
@@ -410,7 +493,7 @@ export class AccountRegistry {
         } catch (err) {
           throw new AccountServerError("SAVE_FAILED", { reason: errorText(err), cause: err });
         }
-        this.emit({ key, entry: undefined, previous, source, jti: "", deleted: true, deleteClaim: d.token });
+        this.emit({ key, entry: undefined, jwt: undefined, previous, source, jti: "", deleted: true, deleteClaim: d.token });
       });
     }
     return { by: d.iss, accounts };
@@ -432,7 +515,7 @@ export class AccountRegistry {
         const previous = this.store.get(key);
         this.store.adopt!(change);
         if (!previous && !change.deleted) return;
-        this.emit({ key, entry: undefined, previous, source, jti: "", ...(change.deleted ? { deleted: true } : {}) });
+        this.emit({ key, entry: undefined, jwt: undefined, previous, source, jti: "", ...(change.deleted ? { deleted: true } : {}) });
       });
       return;
     }
@@ -448,17 +531,19 @@ export class AccountRegistry {
    * that exact entry is still stored (the expiry sweeper must not remove a newer JWT that arrived
    * meanwhile). Resolves with whether something was removed.
    */
-  async remove(key: string, source: ChangeSource, expected?: StoredJwt): Promise<boolean> {
+  async remove(key: string, source: ChangeSource, expected?: AccountEntry): Promise<boolean> {
     return this.queue.run(key, async () => {
       const previous = this.store.get(key);
       if (!previous || (expected !== undefined && previous !== expected)) return false;
       await this.store.remove(key);
-      this.emit({ key, entry: undefined, previous, source, jti: "" });
+      this.emit({ key, entry: undefined, jwt: undefined, previous, source, jti: "" });
       return true;
     });
   }
 
   private emit(change: AccountChange): void {
+    // Exactly the changed key leaves the cache, unless what it holds is the new version already.
+    if (change.entry === undefined || this.cache.peek(change.key)?.entry !== change.entry) this.cache.delete(change.key);
     for (const l of this.listeners) {
       try {
         l(change);

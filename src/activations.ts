@@ -3,7 +3,7 @@
  * the stored exporting account, validation, `iat` ordering, durable storage, one change event.
  */
 import { KeyedQueue } from "./keyed-queue.js";
-import type { AccountRegistry } from "./accounts.js";
+import type { AccountRegistry, AccountView } from "./accounts.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "./config/types.js";
 import { AccountServerError, errorText, isAccountServerError } from "./errors.js";
 import {
@@ -21,7 +21,7 @@ import {
   validateActivationClaims,
 } from "./jwt/index.js";
 import type { Logger } from "./log.js";
-import { type ActivationStore, contentEtag, type StoredJwt } from "./store/index.js";
+import { type AccountEntry, type ActivationStore, contentEtag, type StoredJwt } from "./store/index.js";
 
 export interface ActivationChange {
   readonly hash: string;
@@ -37,6 +37,8 @@ export interface ActivationChange {
 /** What a GET needs, derived once per stored token. */
 export interface ActivationView {
   readonly entry: StoredJwt;
+  /** The stored token. */
+  readonly jwt: string;
   /** `"<content id>"` (see contentEtag), or undefined when the stored token does not decode. */
   readonly etag: string | undefined;
   /** Expiry in unix seconds, 0 = never. */
@@ -69,7 +71,7 @@ export class ActivationRegistry {
   private readonly listeners: Array<(c: ActivationChange) => void> = [];
   private readonly queue = new KeyedQueue();
   private readonly views = new WeakMap<StoredJwt, ActivationView>();
-  private readonly signers = new WeakMap<StoredJwt, ReadonlySet<string>>();
+  private readonly signers = new WeakMap<AccountEntry, ReadonlySet<string>>();
   private readonly maxClockSkewMs: number;
 
   constructor(opts: ActivationRegistryOptions) {
@@ -97,9 +99,9 @@ export class ActivationRegistry {
     if (!v) {
       try {
         const d = decodeActivationJwt(entry.jwt);
-        v = { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true };
+        v = { entry, jwt: entry.jwt, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true };
       } catch (err) {
-        v = { entry, etag: undefined, exp: 0, issuer: peekClaims(entry.jwt)?.iss ?? "", valid: false };
+        v = { entry, jwt: entry.jwt, etag: undefined, exp: 0, issuer: peekClaims(entry.jwt)?.iss ?? "", valid: false };
         this.log.error(`stored activation ${entry.key.slice(0, 12)} does not decode: ${errorText(err)}`);
       }
       this.views.set(entry, v);
@@ -110,7 +112,7 @@ export class ActivationRegistry {
   /** Check and store an activation token; throws AccountServerError for every refusal. */
   async accept(jwt: string): Promise<{ changed: boolean; hash: string; entry: StoredJwt }> {
     if (!this.store.writable) throw new AccountServerError("READ_ONLY");
-    const { d, hash, importSubject } = this.check(jwt);
+    const { d, hash, importSubject } = await this.check(jwt);
     return this.queue.run(hash, async () => {
       const previous = this.store.get(hash);
       if (previous) {
@@ -129,7 +131,7 @@ export class ActivationRegistry {
       } catch (err) {
         throw new AccountServerError("ACTIVATION_SAVE_FAILED", { reason: errorText(err), cause: err });
       }
-      this.views.set(entry, { entry, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true });
+      this.views.set(entry, { entry, jwt, etag: contentEtag(entry), exp: d.exp, issuer: d.iss, valid: true });
       const change: ActivationChange = { hash, issuer: d.iss, subject: d.sub, importSubject, jti: d.jti, entry };
       for (const l of this.listeners) {
         try {
@@ -143,7 +145,7 @@ export class ActivationRegistry {
   }
 
   /** Every check of a POST, legacy ones first (in the legacy order), then ours. */
-  private check(jwt: string): { d: DecodedJwt; hash: string; importSubject: string } {
+  private async check(jwt: string): Promise<{ d: DecodedJwt; hash: string; importSubject: string }> {
     let d: DecodedJwt;
     try {
       d = decodeActivationJwt(jwt);
@@ -165,7 +167,7 @@ export class ActivationRegistry {
 
     checkIssuedAt(d.iat, this.now(), this.maxClockSkewMs);
     refuseOnIssues(validateActivationClaims(d, Math.floor(this.now() / 1000)), "ACTIVATION_VALIDATION_FAILED");
-    this.checkTrust(d, issuerAccount);
+    await this.checkTrust(d, issuerAccount);
     return { d, hash, importSubject };
   }
 
@@ -174,7 +176,7 @@ export class ActivationRegistry {
    * account's signing keys named through `issuer_account`: the rule nats-server applies when
    * it uses the token, so nothing is stored that no server would honour.
    */
-  private checkTrust(d: DecodedJwt, issuerAccount: string): void {
+  private async checkTrust(d: DecodedJwt, issuerAccount: string): Promise<void> {
     const untrusted = (reason: string): AccountServerError =>
       new AccountServerError("UNTRUSTED_ACTIVATION_ISSUER", { reason });
     if (isPublicKey(d.iss, "operator")) {
@@ -182,20 +184,20 @@ export class ActivationRegistry {
       return;
     }
     const account = issuerAccount || d.iss;
-    const view = this.accounts.view(account);
+    const view = this.accounts.view(account) ?? (await this.accounts.load(account));
     if (!view?.valid) throw untrusted(`exporting account ${account} is not stored here`);
     if (account === d.iss) return;
-    if (!this.signingKeys(view.entry).has(d.iss)) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
+    if (!this.signingKeys(view).has(d.iss)) throw untrusted(`${d.iss} is not a signing key of account ${account}`);
   }
 
   /** The signing keys of a stored account JWT, read once per stored JWT (it may be a megabyte). */
-  private signingKeys(entry: StoredJwt): ReadonlySet<string> {
-    let keys = this.signers.get(entry);
+  private signingKeys(view: AccountView): ReadonlySet<string> {
+    let keys = this.signers.get(view.entry);
     if (!keys) {
-      const nats = asObj(asObj(decodeAccountJwt(entry.jwt).claims)?.["nats"]);
+      const nats = asObj(asObj(decodeAccountJwt(view.jwt).claims)?.["nats"]);
       const list = Array.isArray(nats?.["signing_keys"]) ? (nats["signing_keys"] as unknown[]) : [];
       keys = new Set(list.map((k) => (typeof k === "string" ? k : strField(asObj(k), "key"))));
-      this.signers.set(entry, keys);
+      this.signers.set(view.entry, keys);
     }
     return keys;
   }

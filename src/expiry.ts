@@ -4,9 +4,8 @@
  */
 import type { AccountChange, AccountRegistry } from "./accounts.js";
 import { errorText } from "./errors.js";
-import { peekClaims } from "./jwt/index.js";
 import type { Logger } from "./log.js";
-import type { StoredJwt } from "./store/index.js";
+import type { AccountEntry } from "./store/index.js";
 
 /** Sweep period when `store.cleanupinterval` is 0 (the legacy default). */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
@@ -25,7 +24,7 @@ interface Due {
   readonly at: number;
   readonly key: string;
   /** The stored entry this expiry belongs to; a later change makes the item stale. */
-  readonly entry: StoredJwt;
+  readonly entry: AccountEntry;
 }
 
 /** Binary min-heap on `at`. */
@@ -159,13 +158,12 @@ export class ExpirySweeper {
     }
   }
 
-  private track(entry: StoredJwt): void {
-    const claims = peekClaims(entry.jwt);
-    if (!claims) {
+  private track(entry: AccountEntry): void {
+    if (entry.iat === undefined) {
       this.log.warn(`JWT for account - ${entry.key.slice(0, 12)} - does not decode, its expiry cannot be tracked`);
       return;
     }
-    if (claims.exp > 0) this.heap.push({ at: claims.exp * 1000, key: entry.key, entry });
+    if (entry.exp > 0) this.heap.push({ at: entry.exp * 1000, key: entry.key, entry });
   }
 
   /**

@@ -63,15 +63,18 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const want = Buffer.alloc(32);
     const got = Buffer.alloc(32);
     for (const e of [...source.entries()]) {
-      xorInto(want, e.hash);
-      if (target.get(e.key)?.jwt === e.jwt) unchanged++;
+      xorInto(want, Buffer.from(e.digest, "latin1"));
+      const jwt = await source.read(e);
+      if (jwt === undefined) throw new Error(`${e.key} changed in ${source.description} while it was copied`);
+      if (target.get(e.key)?.digest === e.digest) unchanged++;
       else {
-        await target.put(e.key, e.jwt);
+        await target.put(e.key, jwt);
         copied++;
       }
+      // Read back: what the target holds must be these very bytes.
       const t = target.get(e.key);
-      if (!t || !t.hash.equals(e.hash)) throw new Error(`verification failed for ${e.key}`);
-      xorInto(got, t.hash);
+      if (!t || t.digest !== e.digest || (await target.read(t)) === undefined) throw new Error(`verification failed for ${e.key}`);
+      xorInto(got, Buffer.from(t.digest, "latin1"));
     }
     if (!want.equals(got)) throw new Error("verification failed: store hashes differ");
     o.log.info(

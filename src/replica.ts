@@ -6,6 +6,7 @@ import type { AccountRegistry } from "./accounts.js";
 import { AccountServerError, isAccountServerError } from "./errors.js";
 import { isPublicKey } from "./jwt/index.js";
 import type { Logger } from "./log.js";
+import { digestOf } from "./store/index.js";
 
 export interface ReplicaOptions {
   /** Base URL of the primary, e.g. `http://primary:9090` (a trailing `/` is ignored). */
@@ -217,7 +218,7 @@ export class Replica {
       return "refused";
     }
     // Re-syncs mostly see JWTs we already hold: skip them before any signature check.
-    if (this.registry.store.get(key)?.jwt === jwt) return "same";
+    if (this.registry.store.get(key)?.digest === digestOf(jwt)) return "same";
     try {
       const r = await this.registry.accept(jwt, { source: "primary", key });
       return r.changed ? "updated" : "same";

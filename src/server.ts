@@ -174,6 +174,7 @@ export class AccountServer {
       now,
       allowDelete: config.store.allowDelete,
       maxClockSkewMs: config.maxClockSkew,
+      cacheBytes: config.store.cache,
       checks,
       ...(files.systemAccountJwt !== undefined ? { systemAccountJwt: files.systemAccountJwt } : {}),
     });
@@ -185,7 +186,8 @@ export class AccountServer {
       // Versions are as durable as the changes themselves once the journal is dropped.
       store.journaled?.beforeCheckpoint(() => history.sync());
       for (const key of store.journaled?.recovered ?? []) {
-        await history.recordRecovered(key, store.get(key)?.jwt, store.isDeleted(key));
+        const entry = store.get(key);
+        await history.recordRecovered(key, entry && (await store.read(entry)), store.isDeleted(key));
       }
     }
 

@@ -107,6 +107,7 @@ const SCHEMA: Section = {
         bucket: { kind: "string", prop: "bucket" },
         replicas: { kind: "int", prop: "replicas", min: 1 },
         history: { kind: "int", prop: "history", min: 1 },
+        cache: { kind: "size", prop: "cache", min: 0 },
         servers: { kind: "list", prop: "servers" },
         usercredentials: { kind: "path", prop: "userCredentials" },
       } satisfies KeysOf<StoreConfig>,

@@ -88,6 +88,12 @@ export interface NatsConfig {
 /** Which backend holds the account JWTs. */
 export type StoreType = "memory" | "dir" | "nsc" | "kv";
 
+/**
+ * `store.cache` when not configured: 16 MiB holds ~15,000 typical account JWTs and keeps the
+ * process within ~120 MB with 100,000 accounts (bench/RESULTS.md, "Memory").
+ */
+export const DEFAULT_CACHE_BYTES = 16 << 20;
+
 export interface StoreConfig {
   /** Backend; absent means inferred: `nsc` if set, else `dir` if set, else memory. */
   readonly type?: StoreType;
@@ -109,6 +115,11 @@ export interface StoreConfig {
   readonly replicas: number;
   /** Versions kept per account: KV bucket history, and the directory store's history log. */
   readonly history: number;
+  /**
+   * Bytes of ready-to-serve account JWTs kept in memory (the rest are read from the store when
+   * asked for, then cached); the index of every account is kept whatever this is.
+   */
+  readonly cache: number;
   /** NATS URLs of the JetStream deployment holding the bucket; absent means `nats.servers`. */
   readonly servers?: readonly string[];
   /** Credentials of a user of the (JetStream-enabled) account holding the bucket. */
@@ -176,6 +187,7 @@ export function defaultConfig(): Config {
       bucket: "nats-account-server",
       replicas: 1,
       history: 10,
+      cache: DEFAULT_CACHE_BYTES,
     },
     metrics: { enabled: true, path: "/metrics", host: "localhost" },
     ui: { enabled: false, host: "localhost", expiryWarningDays: 30 },

@@ -85,13 +85,13 @@ export function accountRoutes(opts: AccountRoutesOptions) {
           "ETag", view.etag!,
           "Cache-Control", cacheControl(view.exp, nowMs),
           "Content-Type", "application/jwt",
-          "Content-Length", String(Buffer.byteLength(view.entry.jwt)),
+          "Content-Length", String(view.entry.size),
         ],
       };
       answers.set(view, a);
     }
     res.writeHead(200, a.headers as string[]);
-    res.end(view.entry.jwt);
+    res.end(view.jwt);
     return true;
   }
 
@@ -100,21 +100,27 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     const jti = ctx.query("jti");
     if (jti !== undefined && jti !== "") throw new AccountServerError("JTI_UNSUPPORTED");
     const view = registry.view(key);
-    if (!view) {
-      // A shared store still loading must not answer "no such account" for one it may hold.
-      if (!registry.ready) throw new AccountServerError("STORE_UNAVAILABLE");
-      // A full nats-server or another account server may hold it: ask the system account.
-      if (opts.lookup && isPublicKey(key, "account") && !registry.isDeleted(key)) {
-        return lookupThenAnswer(req, res, ctx, key);
-      }
-      throw new AccountServerError("NOT_FOUND", { reason: key });
+    if (view) return answer(req, res, ctx, view);
+    // Stored but not cached: read it once (async), then it is served from the cache.
+    if (registry.get(key)) return loadThenAnswer(req, res, ctx, key);
+    // A shared store still loading must not answer "no such account" for one it may hold.
+    if (!registry.ready) throw new AccountServerError("STORE_UNAVAILABLE");
+    // A full nats-server or another account server may hold it: ask the system account.
+    if (opts.lookup && isPublicKey(key, "account") && !registry.isDeleted(key)) {
+      return lookupThenAnswer(req, res, ctx, key);
     }
+    throw new AccountServerError("NOT_FOUND", { reason: key });
+  }
+
+  async function loadThenAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, key: string): Promise<void> {
+    const view = await registry.load(key);
+    if (!view) throw new AccountServerError("NOT_FOUND", { reason: key });
     answer(req, res, ctx, view);
   }
 
   async function lookupThenAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, key: string): Promise<void> {
     await opts.lookup!(key);
-    const view = registry.view(key);
+    const view = await registry.load(key);
     if (!view) throw new AccountServerError("NOT_FOUND", { reason: key });
     answer(req, res, ctx, view);
   }

@@ -25,7 +25,7 @@ export function activationRoutes(opts: ActivationRoutesOptions) {
     const hash = ctx.params["hash"]!;
     const view = activations.view(hash);
     if (!view) throw new AccountServerError("ACTIVATION_NOT_FOUND", { reason: hash });
-    serveStored(req, res, ctx, view, now(), () => notifier.notifyActivation(view.issuer, view.entry.key, view.entry.jwt));
+    serveStored(req, res, ctx, view, now(), () => notifier.notifyActivation(view.issuer, view.entry.key, view.jwt));
   }
 
   async function postActivation(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -5,12 +5,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { AccountServerError } from "../errors.js";
-import { goQuote, peekClaims } from "../jwt/index.js";
-import type { StoredJwt } from "../store/index.js";
+import { goQuote } from "../jwt/index.js";
+import type { AccountEntry } from "../store/index.js";
 import type { RequestContext } from "./router.js";
 
 export interface PackRouteOptions {
-  readonly entries: () => Iterable<StoredJwt>;
+  readonly entries: () => Iterable<AccountEntry>;
+  /** The JWT of an entry (read from the store unless cached); undefined once it is not stored. */
+  readonly body: (entry: AccountEntry) => Promise<string | undefined>;
+  /** What is stored for `key` now. */
+  readonly current: (key: string) => AccountEntry | undefined;
   /** `maxreplicationpack`: the most entries one pack may hold. */
   readonly maxPack: number;
   /** Wall clock in milliseconds. */
@@ -56,20 +60,20 @@ function drained(res: ServerResponse): Promise<boolean> {
 }
 
 export function packRoute(opts: PackRouteOptions) {
-  /** Expiry per stored entry (entries are immutable, so this never goes stale). */
-  const expiry = new WeakMap<StoredJwt, number>();
-  const expOf = (e: StoredJwt): number => {
-    let exp = expiry.get(e);
-    if (exp === undefined) {
-      exp = peekClaims(e.jwt)?.exp ?? 0;
-      expiry.set(e, exp);
+  /** The entry's JWT, or the JWT that replaced it since the snapshot (undefined: removed since). */
+  async function lineOf(e: AccountEntry): Promise<string | undefined> {
+    for (let entry: AccountEntry | undefined = e; entry !== undefined; ) {
+      const jwt = await opts.body(entry);
+      if (jwt !== undefined) return `${entry.key}|${jwt}`;
+      const next = opts.current(entry.key);
+      entry = next === entry ? undefined : next;
     }
-    return exp;
-  };
+    return undefined;
+  }
 
   return async function pack(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const limit = packLimit(ctx.query("max"), opts.maxPack);
-    // A snapshot of references (not of text), sorted like the legacy directory walk.
+    // A snapshot of index entries, sorted like the legacy directory walk; bodies are read per chunk.
     const entries = [...opts.entries()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const nowSec = Math.floor(opts.now() / 1000);
     res.writeHead(200, { "Content-Type": "text/plain" });
@@ -78,24 +82,27 @@ export function packRoute(opts: PackRouteOptions) {
       return;
     }
     let sent = 0;
-    let lines: string[] = [];
+    let chunk: AccountEntry[] = [];
+    const flush = async (): Promise<boolean> => {
+      const lines = (await Promise.all(chunk.map(lineOf))).filter((l): l is string => l !== undefined);
+      chunk = [];
+      if (res.destroyed) return false;
+      if (lines.length === 0) return true;
+      const more = res.write((sent > 0 ? "\n" : "") + lines.join("\n"));
+      sent += lines.length;
+      if (!more && !(await drained(res))) return false;
+      // Let other requests in between chunks of a large pack.
+      await nextTurn();
+      return !res.destroyed;
+    };
     for (const e of entries) {
-      if (sent >= limit) break;
-      const exp = expOf(e);
+      if (sent + chunk.length >= limit) break;
       // Undecodable entries are included, as the legacy server did; only expiry excludes.
-      if (exp > 0 && exp < nowSec) continue;
-      lines.push(`${e.key}|${e.jwt}`);
-      sent++;
-      if (lines.length >= CHUNK_ENTRIES) {
-        const more = res.write((sent > lines.length ? "\n" : "") + lines.join("\n"));
-        lines = [];
-        if (!more && !(await drained(res))) return;
-        // Let other requests in between chunks of a large pack.
-        await nextTurn();
-        if (res.destroyed) return;
-      }
+      if (e.exp > 0 && e.exp < nowSec) continue;
+      chunk.push(e);
+      if (chunk.length >= CHUNK_ENTRIES && !(await flush())) return;
     }
-    if (lines.length > 0) res.write((sent > lines.length ? "\n" : "") + lines.join("\n"));
+    if (chunk.length > 0 && !(await flush())) return;
     res.end();
   };
 }

@@ -3,7 +3,6 @@
  * `check` flag, ETag and never-negative Cache-Control, If-None-Match and `notify`.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import type { AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
 import { decodedView } from "./decoded.js";
 import { send } from "./respond.js";
@@ -36,21 +35,29 @@ export function ifNoneMatch(header: string | undefined, etag: string): boolean {
   return false;
 }
 
+/** What answering a GET of a stored token needs (an account's or an activation's view). */
+export interface ServedView {
+  readonly jwt: string;
+  readonly etag: string | undefined;
+  readonly exp: number;
+  readonly valid: boolean;
+}
+
 /** Answer a GET of `view`; `notify` re-announces it (the `notify=true` flag). */
 export function serveStored(
   req: IncomingMessage,
   res: ServerResponse,
   ctx: RequestContext,
-  view: AccountView,
+  view: ServedView,
   nowMs: number,
   notify: () => void,
 ): void {
   if (ctx.flag("text")) {
-    send(res, 200, { "Content-Type": "text/plain" }, view.entry.jwt);
+    send(res, 200, { "Content-Type": "text/plain" }, view.jwt);
     return;
   }
   if (ctx.flag("decode")) {
-    send(res, 200, { "Content-Type": "text/plain" }, decodedView(view.entry.jwt));
+    send(res, 200, { "Content-Type": "text/plain" }, decodedView(view.jwt));
     return;
   }
   if (!view.valid) throw new AccountServerError("LOAD_FAILED", { reason: "stored JWT does not decode or is not trusted" });
@@ -66,5 +73,5 @@ export function serveStored(
   }
   if (ctx.flag("notify")) notify();
   headers["Content-Type"] = "application/jwt";
-  send(res, 200, headers, view.entry.jwt);
+  send(res, 200, headers, view.jwt);
 }

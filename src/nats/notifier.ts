@@ -222,10 +222,27 @@ export class Notifier implements WriteJournal {
       if (gen !== undefined) this.outbox.confirm(key, gen);
       return;
     }
+    // A change just made is cached; an older one (deferred while NATS was down) is read first.
+    const cached = this.registry.view(key)?.jwt;
+    if (cached !== undefined) {
+      this.send(nc, key, gen, cached);
+      return;
+    }
+    this.registry.body(entry).then(
+      (jwt) => {
+        if (this.nc !== nc) return; // disconnected meanwhile: the outbox keeps it for the next connect
+        if (jwt === undefined) this.publish(nc, key); // replaced or removed meanwhile: announce what is there now
+        else this.send(nc, key, gen, jwt);
+      },
+      (err: unknown) => this.log.error(`notification for ${key.slice(0, 12)} failed: ${errorText(err)}`),
+    );
+  }
+
+  private send(nc: NatsConnection, key: string, gen: number | undefined, jwt: string): void {
     try {
-      nc.publish(updateSubject(key), entry.jwt);
+      nc.publish(updateSubject(key), jwt);
       this.sentCount++;
-      const record: NotificationRecord = { key, jti: jtiOf(entry.jwt), sentAt: new Date(), confirmedAt: undefined };
+      const record: NotificationRecord = { key, jti: jtiOf(jwt), sentAt: new Date(), confirmedAt: undefined };
       this.recentLog.push(record);
       if (this.recentLog.length > RECENT_MAX) this.recentLog.shift();
       this.sentRecords.push(record);

@@ -26,6 +26,8 @@ export const LIST_SUBJECT = "$SYS.REQ.CLAIMS.LIST";
 export const PACK_SUBJECT = "$SYS.REQ.CLAIMS.PACK";
 /** Full resolvers answer PACK in this queue group, so each request gets exactly one stream. */
 export const PACK_QUEUE = "responder";
+/** JWTs of a PACK reply read from the store at once. */
+const PACK_CHUNK = 256;
 export { DELETE_SUBJECT };
 
 /** The `server` object of every JSON reply; nsc refuses replies whose `name` is empty. */
@@ -181,12 +183,17 @@ export class Responder {
     nc.publish(m.reply, JSON.stringify({ ...body, server: this.identity.next() }));
   }
 
-  /** The stored JWT for `key` if it is one we would serve: decodes, trusted, not expired. */
-  private servable(key: string): string | undefined {
-    const v = this.registry.view(key);
-    if (!v?.valid) return undefined;
-    if (v.exp > 0 && v.exp * 1000 <= this.now()) return undefined;
-    return v.entry.jwt;
+  /** True when the index says `key` is one we would serve: decodes, trusted, not expired. */
+  private servable(key: string): boolean {
+    const e = this.registry.get(key);
+    return e !== undefined && this.registry.servable(e, this.now());
+  }
+
+  /** The stored JWT for `key` if we would serve it (read once when not cached; its signature checked). */
+  private async servableJwt(key: string): Promise<string | undefined> {
+    if (!this.servable(key)) return undefined;
+    const v = this.registry.view(key) ?? (await this.registry.load(key).catch(() => undefined));
+    return v?.valid && !(v.exp > 0 && v.exp * 1000 <= this.now()) ? v.jwt : undefined;
   }
 
   private storeReady(): boolean {
@@ -200,10 +207,10 @@ export class Responder {
    * server of our own group (its request carries our group) gets an answer at once either way,
    * marked as ours: it shares our store, so our silence would only make it wait.
    */
-  private onLookup(nc: NatsConnection, m: Msg): void {
+  private async onLookup(nc: NatsConnection, m: Msg): Promise<void> {
     if (!m.reply) return;
     const key = m.subject.split(".")[3] ?? "";
-    const jwt = this.servable(key);
+    const jwt = await this.servableJwt(key);
     if (m.headers?.get(GROUP_HEADER) === this.lookups.group) {
       if (!this.storeReady()) return;
       const h = headers();
@@ -267,7 +274,7 @@ export class Responder {
       });
       // nats-servers apply whatever they receive, older or not: announce what we hold so the
       // older JWT does not stay with them.
-      if (isAccountServerError(err) && err.code === "OLDER_JWT" && this.servable(account) !== undefined) {
+      if (isAccountServerError(err) && err.code === "OLDER_JWT" && this.servable(account)) {
         this.notifier.notify(account);
       }
       this.reply(nc, m, { error: { account, code: 500, description: `${message} - ${why}` } });
@@ -279,8 +286,9 @@ export class Responder {
   private onList(nc: NatsConnection, m: Msg): void {
     if (!m.reply || !this.storeReady()) return;
     const keys: string[] = [];
+    const nowMs = this.now();
     for (const e of this.registry.store.entries()) {
-      if (this.servable(e.key) !== undefined) keys.push(e.key);
+      if (this.registry.servable(e, nowMs)) keys.push(e.key);
     }
     this.reply(nc, m, { data: keys });
     this.log.debug(`list request answered with ${keys.length} account(s)`);
@@ -306,22 +314,31 @@ export class Responder {
    * One `key|jwt` per message and an empty terminator, or just the terminator when the requester
    * already has our hash (the store keeps it incrementally; nothing is hashed here).
    */
-  private onPack(nc: NatsConnection, m: Msg): void {
-    if (!m.reply || !this.storeReady()) return;
+  private async onPack(nc: NatsConnection, m: Msg): Promise<void> {
+    const reply = m.reply;
+    if (!reply || !this.storeReady()) return;
     const ours = this.registry.store.hash();
     if (m.data.length === ours.length && ours.equals(m.data)) {
-      nc.publish(m.reply, "");
+      nc.publish(reply, "");
       this.log.trace("pack request matches our hash");
       return;
     }
+    // The index holds no bodies: they are read a chunk at a time, so memory stays flat.
+    const nowMs = this.now();
+    const entries = [...this.registry.store.entries()].filter((e) => this.registry.servable(e, nowMs));
     let n = 0;
-    for (const e of this.registry.store.entries()) {
-      const jwt = this.servable(e.key);
-      if (jwt === undefined) continue;
-      nc.publish(m.reply, `${e.key}|${jwt}`);
-      n++;
+    for (let i = 0; i < entries.length; i += PACK_CHUNK) {
+      const chunk = entries.slice(i, i + PACK_CHUNK);
+      const bodies = await Promise.all(chunk.map((e) => this.registry.body(e).catch(() => undefined)));
+      chunk.forEach((e, j) => {
+        const jwt = bodies[j];
+        // Replaced since: the change is announced on its own.
+        if (jwt === undefined) return;
+        nc.publish(reply, `${e.key}|${jwt}`);
+        n++;
+      });
     }
-    nc.publish(m.reply, "");
+    nc.publish(reply, "");
     this.log.debug(`pack request answered with ${n} JWT(s)`);
   }
 }

@@ -59,7 +59,7 @@ export class SignRequests {
     // Only an account speaking for itself may ask; Go looked for a stored account only to pick
     // which of two texts refuses the rest.
     if (d.iss !== d.sub) {
-      throw new AccountServerError(this.storedDecodes(d.sub) ? "SIGN_NOT_TRUSTED" : "SIGN_BAD_PAIR", {
+      throw new AccountServerError((await this.storedDecodes(d.sub)) ? "SIGN_NOT_TRUSTED" : "SIGN_BAD_PAIR", {
         reason: `issuer ${d.iss}`,
       });
     }
@@ -89,15 +89,10 @@ export class SignRequests {
     }
   }
 
-  private storedDecodes(key: string): boolean {
-    const stored = this.o.registry.get(key);
-    if (!stored) return false;
-    try {
-      decodeAccountJwt(stored.jwt);
-      return true;
-    } catch {
-      return false;
-    }
+  /** The stored JWT of `key` decodes (its view has an ETag only then). */
+  private async storedDecodes(key: string): Promise<boolean> {
+    const view = await this.o.registry.load(key).catch(() => undefined);
+    return view?.etag !== undefined;
   }
 
   private async request(jwt: string, key: string): Promise<Msg> {

@@ -247,9 +247,7 @@ export class PackSync {
     const missing: string[] = [];
     const nowMs = this.now();
     for (const e of this.registry.store.entries()) {
-      if (received.has(e.key)) continue;
-      const v = this.registry.view(e.key);
-      if (v?.valid && !(v.exp > 0 && v.exp * 1000 <= nowMs)) missing.push(e.key);
+      if (!received.has(e.key) && this.registry.servable(e, nowMs)) missing.push(e.key);
     }
     return this.merged(received.size, changed, refused, missing, parts);
   }
@@ -309,7 +307,8 @@ export class PackSync {
       // nats-servers take our version (they apply updates unconditionally).
       const repair = [...missing];
       for (const [key, code] of refused) {
-        if (code !== "ACCOUNT_DELETED" && this.registry.view(key)?.valid) repair.push(key);
+        const e = this.registry.get(key);
+        if (code !== "ACCOUNT_DELETED" && e !== undefined && this.registry.servable(e, this.now())) repair.push(key);
       }
       for (const key of repair) this.notifier.notify(key);
       this.log.debug(

@@ -26,8 +26,6 @@ export interface JournaledWriterOptions {
   readonly log: Logger;
   /** A checkpoint runs this long after the first change it will cover (default CHECKPOINT_MS). */
   readonly checkpointMs?: number;
-  /** The record that restores what memory still shows for `key` (a failed write is undone). */
-  readonly undoOf: (key: string) => JournalOp;
 }
 
 export class JournaledWriter {
@@ -85,7 +83,7 @@ export class JournaledWriter {
         await apply();
       } catch (err) {
         await abandon?.();
-        await journal.append(this.o.undoOf(op.key)).catch(() => {});
+        await journal.append({ op: "undo", key: op.key }).catch(() => {});
         throw err;
       }
     } finally {

@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ExternalChange, StoredJwt } from "./types.js";
+import { digestOf, type AccountEntry, type ExternalChange } from "./types.js";
 
 /** How long file events are coalesced before the file is read (editors write in bursts). */
 const SETTLE_MS = 25;
@@ -21,8 +21,8 @@ export interface DirWatcherOptions {
   /** The account key a file name in the layout stands for. */
   readonly keyOfFile: (name: string) => string | undefined;
   /** What is served now. */
-  readonly served: (key: string) => StoredJwt | undefined;
-  readonly entries: () => Iterable<StoredJwt>;
+  readonly served: (key: string) => AccountEntry | undefined;
+  readonly entries: () => Iterable<AccountEntry>;
 }
 
 /** mtime and size: a rescan skips files whose signature did not change. */
@@ -142,7 +142,7 @@ export class DirWatcher {
       this.sigs.delete(key);
     }
     const current = this.o.served(key);
-    if (jwt === undefined ? !current : current?.jwt === jwt) return;
+    if (jwt === undefined ? !current : current?.digest === digestOf(jwt)) return;
     this.onChange({ key, jwt });
   }
 }

@@ -15,11 +15,12 @@ import { inParallel, JournaledWriter, syncFile } from "./dir-journal.js";
 import { isJournalFile, type JournalOp } from "./journal.js";
 import { IndexedStore } from "./indexed.js";
 import {
-  makeEntry,
+  accountEntry,
+  type AccountEntry,
+  type EntryClaims,
   type ExternalChange,
   type JwtStore,
   type StoreJournal,
-  type StoredJwt,
 } from "./types.js";
 
 export interface DirStoreOptions {
@@ -81,7 +82,7 @@ export class DirStore extends IndexedStore implements JwtStore {
     this.root = root === "." ? "" : root.endsWith(sep) ? root : root + sep;
     this.writer = opts.readonly
       ? undefined
-      : new JournaledWriter({ dir: opts.dir, log: this.log, checkpointMs: opts.checkpointMs, undoOf: (key) => this.undoOf(key) });
+      : new JournaledWriter({ dir: opts.dir, log: this.log, checkpointMs: opts.checkpointMs });
     this.watcher = opts.readonly
       ? new DirWatcher({
           dir: opts.dir,
@@ -156,7 +157,7 @@ export class DirStore extends IndexedStore implements JwtStore {
           const path = this.pathOf(key);
           const [jwt, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
           this.watcher?.remember(key, statSignature(st));
-          this.index.set(makeEntry(key, jwt));
+          this.index.set(accountEntry(key, jwt));
         }),
       );
     }
@@ -173,10 +174,17 @@ export class DirStore extends IndexedStore implements JwtStore {
    * the recovered keys first.
    */
   private async replay(ops: JournalOp[]): Promise<void> {
-    const last = new Map<string, JournalOp>();
+    // Per key, the records still in force: an undo cancels the record before it.
+    const perKey = new Map<string, JournalOp[]>();
     for (const op of ops) {
-      if (isPublicKey(op.key, "account")) last.set(op.key, op);
+      if (!isPublicKey(op.key, "account")) continue;
+      const list = perKey.get(op.key) ?? [];
+      if (op.op === "undo") list.pop();
+      else list.push(op);
+      perKey.set(op.key, list);
     }
+    const last = new Map<string, JournalOp>();
+    for (const [key, list] of perKey) if (list.length > 0) last.set(key, list.at(-1)!);
     if (last.size === 0) return;
     const todo = [...last.values()];
     await inParallel(todo, async (op) => {
@@ -235,7 +243,7 @@ export class DirStore extends IndexedStore implements JwtStore {
   }
 
   /** Read one file found at open() into the index, synchronously (get() must answer now). */
-  private loadNow(key: string): StoredJwt | undefined {
+  private loadNow(key: string): AccountEntry | undefined {
     this.unloaded.delete(key);
     const path = this.pathOf(key);
     let jwt: string;
@@ -246,9 +254,18 @@ export class DirStore extends IndexedStore implements JwtStore {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.error(`reading ${path} failed: ${errorText(e)}`);
       return undefined;
     }
-    const entry = makeEntry(key, jwt);
+    const entry = accountEntry(key, jwt);
     this.index.set(entry);
     return entry;
+  }
+
+  protected async readBody(entry: AccountEntry): Promise<string | undefined> {
+    try {
+      return await readFile(this.pathOf(entry.key), READ_UTF8);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      return undefined;
+    }
   }
 
   /** Everything still to load, now (entries() and hash() must see the whole store). */
@@ -288,13 +305,13 @@ export class DirStore extends IndexedStore implements JwtStore {
     return undefined;
   }
 
-  override get(key: string): StoredJwt | undefined {
+  override get(key: string): AccountEntry | undefined {
     const e = this.index.get(key);
     if (e !== undefined || this.unloaded.size === 0 || !this.unloaded.has(key)) return e;
     return this.loadNow(key);
   }
 
-  override entries(): IterableIterator<StoredJwt> {
+  override entries(): IterableIterator<AccountEntry> {
     this.loadAll();
     return this.index.entries();
   }
@@ -308,7 +325,7 @@ export class DirStore extends IndexedStore implements JwtStore {
     return this.index.hash();
   }
 
-  async put(key: string, jwt: string): Promise<StoredJwt> {
+  async put(key: string, jwt: string, claims?: EntryClaims): Promise<AccountEntry> {
     const writer = this.writer;
     if (writer) {
       const file = this.pathOf(key);
@@ -338,7 +355,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       );
     }
     this.unloaded.delete(key);
-    return this.setEntry(key, jwt);
+    return this.setEntry(key, jwt, claims);
   }
 
   async tombstone(key: string): Promise<void> {
@@ -396,12 +413,6 @@ export class DirStore extends IndexedStore implements JwtStore {
     return this.writer?.checkpoint() ?? Promise.resolve();
   }
 
-  /** The record that restores the state memory still shows for `key`. */
-  private undoOf(key: string): JournalOp {
-    const e = this.index.get(key);
-    if (e) return { op: "put", key, jwt: e.jwt };
-    return this.deleted.has(key) ? { op: "tomb", key } : { op: "rm", key };
-  }
 
   watch(onChange: (change: ExternalChange) => void): void {
     // Only a directory maintained by someone else changes behind our back.

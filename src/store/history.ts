@@ -190,7 +190,7 @@ export class HistoryLog implements HistorySource {
     if (change.source === "expiry" || (!change.entry && !change.deleted)) return;
     const body: Body = {
       stored: new Date(this.now()).toISOString(),
-      ...(change.entry ? { jwt: change.entry.jwt } : { deleted: true }),
+      ...(change.jwt !== undefined ? { jwt: change.jwt } : { deleted: true }),
     };
     if (this.opts.dir === undefined) {
       const lines = this.memory.get(change.key) ?? [];

@@ -15,12 +15,16 @@ import type { HistorySource, JwtStore } from "./types.js";
 
 export { createActivationStore, type ActivationStore } from "./activations.js";
 export { DirStore } from "./dir.js";
+export { ViewCache } from "./cache.js";
 export { HistoryLog } from "./history.js";
 export { KvStore } from "./kv.js";
 export { nscOperatorJwtPath } from "./nsc.js";
 export { STORE_TIMING_CHANNEL, type StoreTiming } from "./timing.js";
 export {
+  AccountEntry,
+  accountEntry,
   contentEtag,
+  digestOf,
   contentId,
   makeEntry,
   sha256,
@@ -30,6 +34,7 @@ export {
   xorInto,
   type AccountChange,
   type ChangeSource,
+  type EntryClaims,
   type ExternalChange,
   type HistoryEntry,
   type HistorySource,

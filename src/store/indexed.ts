@@ -1,18 +1,18 @@
 /**
- * The in-memory half every store backend shares: the served entries with their incremental
- * hash, and the tombstones of deleted accounts. Backends add how content is persisted or found.
+ * The in-memory half every account store backend shares: the compact index with its incremental
+ * hash, the tombstones, and reading a body back checked against the digest the index holds.
  */
-import { EntryIndex, makeEntry, type StoredJwt } from "./types.js";
+import { AccountIndex, accountEntry, digestOf, type AccountEntry, type EntryClaims } from "./types.js";
 
-export class IndexedStore {
-  protected readonly index = new EntryIndex();
+export abstract class IndexedStore {
+  protected readonly index = new AccountIndex();
   protected readonly deleted = new Set<string>();
 
-  get(key: string): StoredJwt | undefined {
+  get(key: string): AccountEntry | undefined {
     return this.index.get(key);
   }
 
-  entries(): IterableIterator<StoredJwt> {
+  entries(): IterableIterator<AccountEntry> {
     return this.index.entries();
   }
 
@@ -28,9 +28,23 @@ export class IndexedStore {
     return this.deleted.has(key);
   }
 
+  /** Where the backend keeps the body of `entry`; undefined when it is not there. */
+  protected abstract readBody(entry: AccountEntry): Promise<string | undefined>;
+
+  async read(entry: AccountEntry): Promise<string | undefined> {
+    const jwt = this.held(entry) ?? (await this.readBody(entry));
+    // What is there now may be a later version (a write under way, an edit in a read-only
+    // directory): only the bytes the index describes are this entry.
+    return jwt !== undefined && digestOf(jwt) === entry.digest ? jwt : undefined;
+  }
+
+  held(_entry: AccountEntry): string | undefined {
+    return undefined;
+  }
+
   /** Serve `jwt` for `key` (a new version also lifts a deletion). */
-  protected setEntry(key: string, jwt: string): StoredJwt {
-    const entry = makeEntry(key, jwt);
+  protected setEntry(key: string, jwt: string, claims?: EntryClaims): AccountEntry {
+    const entry = accountEntry(key, jwt, claims);
     this.index.set(entry);
     this.deleted.delete(key);
     return entry;
@@ -47,9 +61,9 @@ export class IndexedStore {
  * A store whose writes change only what is served: the memory store, and the nsc folder (which
  * belongs to nsc, so nothing is written back).
  */
-export class ServedOnlyStore extends IndexedStore {
-  async put(key: string, jwt: string): Promise<StoredJwt> {
-    return this.setEntry(key, jwt);
+export abstract class ServedOnlyStore extends IndexedStore {
+  async put(key: string, jwt: string, claims?: EntryClaims): Promise<AccountEntry> {
+    return this.setEntry(key, jwt, claims);
   }
 
   async remove(key: string): Promise<void> {

@@ -13,7 +13,9 @@ import { reportTiming } from "./timing.js";
 export type JournalOp =
   | { readonly op: "put"; readonly key: string; readonly jwt: string }
   | { readonly op: "tomb"; readonly key: string }
-  | { readonly op: "rm"; readonly key: string };
+  | { readonly op: "rm"; readonly key: string }
+  /** The key's previous record was refused (its change failed): replay as if it were not there. */
+  | { readonly op: "undo"; readonly key: string };
 
 /** Journal files are `<dir>/.journal.<generation>`: hidden, and outside the store layout. */
 const NAME_RE = /^\.journal\.(\d+)$/;

@@ -27,7 +27,9 @@ import {
   type ExternalChange,
   type HistoryEntry,
   type JwtStore,
-  type StoredJwt,
+  type AccountEntry,
+  digestOf,
+  type EntryClaims,
 } from "./types.js";
 
 export interface KvStoreOptions {
@@ -329,7 +331,7 @@ export class KvStore extends IndexedStore implements JwtStore {
    * lands only if nothing at all was stored since, and everything stored until then is known.
    * A write to another key in between only means waiting for the watch and trying again.
    */
-  async put(key: string, jwt: string): Promise<StoredJwt> {
+  async put(key: string, jwt: string, claims?: EntryClaims): Promise<AccountEntry> {
     this.bucket();
     const deadline = performance.now() + KvStore.WRITE_MS;
     const left = (): number => Math.max(1, deadline - performance.now());
@@ -340,7 +342,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       if (heard && !this.isOutdated(heard)) {
         // Another instance changed the key since: serve that, and let the caller decide again.
         this.adopt(heard);
-        throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
+        throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`, heard);
       }
       const after = snapshot ?? this.seen;
       snapshot = undefined;
@@ -365,7 +367,7 @@ export class KvStore extends IndexedStore implements JwtStore {
           });
           if (snap.change && !this.isOutdated(snap.change)) {
             this.adopt(snap.change);
-            throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`);
+            throw new StoreConflictError(`${key} changed in bucket ${this.opts.bucket}`, snap.change);
           }
           snapshot = snap.last;
           continue;
@@ -391,7 +393,7 @@ export class KvStore extends IndexedStore implements JwtStore {
       // Ours directly follows `after`: if the watch had nothing newer, it is complete up to ours.
       if (this.seen === after) this.see(seq);
       this.revisions.set(key, seq);
-      return this.setEntry(key, jwt);
+      return this.setEntry(key, jwt, claims);
     }
   }
 
@@ -413,7 +415,7 @@ export class KvStore extends IndexedStore implements JwtStore {
     return change.revision !== undefined && change.revision <= (this.revisions.get(change.key) ?? 0);
   }
 
-  adopt(change: ExternalChange): StoredJwt | undefined {
+  adopt(change: ExternalChange, claims?: EntryClaims): AccountEntry | undefined {
     const { key, jwt } = change;
     // Never an older entry paired with a newer revision: that is how an older JWT got written.
     if (change.revision !== undefined && change.revision < (this.revisions.get(key) ?? 0)) return this.index.get(key);
@@ -425,7 +427,14 @@ export class KvStore extends IndexedStore implements JwtStore {
       return undefined;
     }
     const current = this.index.get(key);
-    return current?.jwt === jwt ? current : this.setEntry(key, jwt);
+    return current?.digest === digestOf(jwt) ? current : this.setEntry(key, jwt, claims);
+  }
+
+  /** The bucket's value at the revision served (another instance may have written since). */
+  protected async readBody(entry: AccountEntry): Promise<string | undefined> {
+    const revision = this.revisions.get(entry.key);
+    const e = await this.bucket().get(entry.key, revision !== undefined ? { revision } : undefined);
+    return e && e.operation === "PUT" ? e.string() : undefined;
   }
 
   /** Expired JWTs leave the served view; the bucket keeps them as history. */

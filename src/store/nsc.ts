@@ -10,7 +10,7 @@ import { extractJwt, isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { ServedOnlyStore } from "./indexed.js";
-import type { ExternalChange, JwtStore } from "./types.js";
+import { digestOf, type AccountEntry, type ExternalChange, type JwtStore } from "./types.js";
 
 export interface NscStoreOptions {
   /** The operator folder, e.g. `~/.local/share/nats/nsc/stores/<Operator>`. */
@@ -42,14 +42,15 @@ export function nscOperatorJwtPath(folder: string): string {
 
 interface AccountFile {
   readonly key: string;
-  readonly jwt: string;
+  /** SHA-256 of the JWT in the file (see digestOf): bodies are read again when needed. */
+  readonly digest: string;
   readonly iat: number;
   /** mtime and size, to skip re-reading files an event did not change. */
   readonly sig: string;
 }
 
 type ReadResult =
-  | { readonly kind: "ok"; readonly file: AccountFile }
+  | { readonly kind: "ok"; readonly file: AccountFile; readonly jwt: string }
   | { readonly kind: "unchanged" | "missing" | "invalid" };
 
 export class NscStore extends ServedOnlyStore implements JwtStore {
@@ -94,13 +95,17 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
   async open(): Promise<void> {
     const st = await stat(this.folder);
     if (!st.isDirectory()) throw new Error(`${this.folder} is not a directory`);
+    const read = new Map<string, string>();
     for (const name of await this.accountNames()) {
       const r = await this.readAccount(name);
-      if (r.kind === "ok") this.link(name, r.file);
+      if (r.kind === "ok") {
+        this.link(name, r.file);
+        read.set(name, r.jwt);
+      }
     }
     for (const key of this.namesByKey.keys()) {
       const best = this.winner(key);
-      if (best) this.setEntry(key, best.jwt);
+      if (best) this.setEntry(key, read.get(best.name)!);
     }
     this.log.debug(`nsc folder ${this.folder}: ${this.files.size} account file(s), ${this.size} account(s)`);
   }
@@ -144,7 +149,15 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
       if (text.trim() !== "") this.log.warn(`ignoring ${path}: not an account JWT`);
       return { kind: "invalid" };
     }
-    return { kind: "ok", file: { key: claims.sub, jwt, iat: claims.iat, sig } };
+    return { kind: "ok", file: { key: claims.sub, digest: digestOf(jwt), iat: claims.iat, sig }, jwt };
+  }
+
+  /** The JWT in the winning file of `entry`'s key, read again (the index holds no bodies). */
+  protected async readBody(entry: AccountEntry): Promise<string | undefined> {
+    const best = this.winner(entry.key);
+    if (!best) return undefined;
+    const r = await this.readAccount(best.name, true);
+    return r.kind === "ok" ? r.jwt : undefined;
   }
 
   private link(name: string, file: AccountFile): void {
@@ -165,7 +178,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
   }
 
   /** The file served for `key` when several folders hold it: newest `iat`, then first name. */
-  private winner(key: string): AccountFile | undefined {
+  private winner(key: string): { name: string; file: AccountFile } | undefined {
     let best: { name: string; file: AccountFile } | undefined;
     for (const name of this.namesByKey.get(key) ?? []) {
       const file = this.files.get(name)!;
@@ -173,7 +186,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
         best = { name, file };
       }
     }
-    return best?.file;
+    return best;
   }
 
   watch(onChange: (change: ExternalChange) => void): void {
@@ -254,6 +267,7 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
     }
     const affected = new Set<string>();
     const named = new Set(names);
+    const read = new Map<string, string>();
     for (const name of toRead) {
       const r = await this.readAccount(name, named.has(name));
       if (r.kind === "unchanged" || r.kind === "invalid") continue;
@@ -261,12 +275,19 @@ export class NscStore extends ServedOnlyStore implements JwtStore {
       if (oldKey !== undefined) affected.add(oldKey);
       if (r.kind === "ok") {
         this.link(name, r.file);
+        read.set(name, r.jwt);
         affected.add(r.file.key);
       }
     }
     for (const key of affected) {
-      const jwt = this.winner(key)?.jwt;
-      if (jwt !== this.get(key)?.jwt && !this.closed) this.onExternal?.({ key, jwt });
+      const best = this.winner(key);
+      if (best?.file.digest === this.get(key)?.digest || this.closed) continue;
+      if (!best) {
+        this.onExternal?.({ key, jwt: undefined });
+        continue;
+      }
+      const jwt = read.get(best.name) ?? (await this.readAccount(best.name, true).then((r) => (r.kind === "ok" ? r.jwt : undefined)));
+      if (jwt !== undefined && !this.closed) this.onExternal?.({ key, jwt });
     }
   }
 

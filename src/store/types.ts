@@ -1,11 +1,12 @@
 /**
- * The one interface every JWT store backend implements (memory, directory, later nsc and KV).
- * Reads are synchronous from memory; writes resolve only once the change is durable.
+ * The one interface every account JWT store backend implements (memory, directory, nsc, KV): a
+ * compact index read synchronously, bodies read on demand; writes resolve once durable.
  */
 import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
+import { peekClaims } from "../jwt/index.js";
 
-/** A stored JWT. Entries are immutable: a change replaces the object, so caches can key on it. */
+/** A stored token with its body (activation tokens, the configured system account). */
 export interface StoredJwt {
   readonly key: string;
   /** The JWT exactly as received (nothing added or stripped). */
@@ -49,6 +50,12 @@ export interface HistorySource {
 /** A compare-and-set lost against a concurrent writer; the caller re-reads and decides again. */
 export class StoreConflictError extends Error {
   override readonly name = "StoreConflictError";
+  /** What the store found the key changed to (and serves now), when it knows. */
+  readonly change: ExternalChange | undefined;
+  constructor(message: string, change?: ExternalChange) {
+    super(message);
+    this.change = change;
+  }
 }
 
 /**
@@ -69,6 +76,72 @@ export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
 }
 
+/**
+ * What the index keeps of one stored account JWT: what routing, ordering, expiry and pack sync
+ * need, never the body (JwtStore.read). Immutable but for `signature`: a change replaces the
+ * object, so `===` tells whether an entry is still the one served.
+ */
+export class AccountEntry {
+  /**
+   * Whether the body's signature was checked (the write path checks it before storing; a file
+   * found on disk is checked when first read). A cache bit: the bytes behind it never change.
+   */
+  signature: "unchecked" | "good" | "bad" = "unchecked";
+  readonly key: string;
+  /** SHA-256 of the stored bytes, one character per byte (a Buffer each costs ~150 bytes more). */
+  readonly digest: string;
+  /** Length of the stored bytes. */
+  readonly size: number;
+  /** `iat` of the JWT; undefined when its payload does not decode. */
+  readonly iat: number | undefined;
+  /** Expiry in unix seconds, 0 = never. */
+  readonly exp: number;
+  /** Issuer ("" when the payload does not decode); one string object per distinct issuer. */
+  readonly iss: string;
+
+  constructor(key: string, digest: string, size: number, iat: number | undefined, exp: number, iss: string) {
+    this.key = key;
+    this.digest = digest;
+    this.size = size;
+    this.iat = iat;
+    this.exp = exp;
+    this.iss = iss;
+  }
+}
+
+/** What an entry keeps, when the caller knows it already (the write path decoded and hashed the JWT). */
+export interface EntryClaims {
+  readonly iat: number;
+  readonly exp: number;
+  readonly iss: string;
+  /** digestOf(jwt) */
+  readonly digest?: string;
+}
+
+const issuers = new Map<string, string>();
+/** Issuers are few (an operator and its signing keys); a directory full of odd files must not grow this. */
+const MAX_INTERNED_ISSUERS = 4096;
+
+function intern(iss: string): string {
+  const known = issuers.get(iss);
+  if (known !== undefined) return known;
+  // A flat copy: a slice would keep the whole decoded payload alive.
+  const flat = Buffer.from(iss, "latin1").toString("latin1");
+  if (issuers.size < MAX_INTERNED_ISSUERS) issuers.set(flat, flat);
+  return flat;
+}
+
+/** SHA-256 of `text` as one character per byte. */
+export function digestOf(text: string): string {
+  return oneShotText ? oneShotText("sha256", text, "latin1") : createHash("sha256").update(text).digest().toString("latin1");
+}
+
+/** The index entry for `jwt` stored under `key`; `claims` saves parsing the payload again. */
+export function accountEntry(key: string, jwt: string, claims?: EntryClaims): AccountEntry {
+  const c = claims ?? peekClaims(jwt);
+  return new AccountEntry(key, claims?.digest ?? digestOf(jwt), Buffer.byteLength(jwt), c?.iat, c?.exp ?? 0, c ? intern(c.iss) : "");
+}
+
 export interface JwtStore {
   /** Short name for logs and health: "memory", "dir". */
   readonly kind: string;
@@ -78,8 +151,15 @@ export interface JwtStore {
   readonly writable: boolean;
   /** Load the index; must be called (and awaited) before anything else. */
   open(): Promise<void>;
-  get(key: string): StoredJwt | undefined;
-  entries(): IterableIterator<StoredJwt>;
+  get(key: string): AccountEntry | undefined;
+  /**
+   * The body of `entry`, read from where the backend keeps it (file, bucket); undefined when
+   * what is there now is not `entry` any more (it changed or went away meanwhile).
+   */
+  read(entry: AccountEntry): Promise<string | undefined>;
+  /** The body of `entry` when the backend holds it in memory (the memory store only). */
+  held(entry: AccountEntry): string | undefined;
+  entries(): IterableIterator<AccountEntry>;
   readonly size: number;
   /** XOR of the SHA-256 of every entry (all zeros when empty), kept incrementally. */
   hash(): Buffer;
@@ -87,7 +167,7 @@ export interface JwtStore {
    * Store `jwt` under `key`. Resolves after the write is durable. On a store that is not
    * writable this only updates the in-memory view of content that is already on disk.
    */
-  put(key: string, jwt: string): Promise<StoredJwt>;
+  put(key: string, jwt: string, claims?: EntryClaims): Promise<AccountEntry>;
   /** Forget a JWT (on a writable store, remove it durably). */
   remove(key: string): Promise<void>;
   /**
@@ -103,7 +183,7 @@ export interface JwtStore {
    * Stores without `adopt` persist nothing themselves on external changes, so `put` serves.
    * Also called with a change whose content is already served, so its revision is recorded.
    */
-  adopt?(change: ExternalChange): StoredJwt | undefined;
+  adopt?(change: ExternalChange, claims?: EntryClaims): AccountEntry | undefined;
   /**
    * True when the store already serves `change` or a later one (a change reported from outside
    * is applied in order with local writes, and may have been overtaken by the time it runs).
@@ -149,6 +229,7 @@ export interface StoreJournal {
 
 /** One-shot hashing (Node >= 20.12) skips the Hash object: a large store hashes every file at start. */
 const oneShot = (crypto as { hash?: (alg: string, data: string, out: "buffer") => Buffer }).hash;
+const oneShotText = (crypto as unknown as { hash?: (alg: string, data: string, out: "latin1") => string }).hash;
 
 export function sha256(text: string): Buffer {
   const digest = oneShot ? oneShot("sha256", text, "buffer") : createHash("sha256").update(text).digest();
@@ -170,8 +251,8 @@ export function contentId(hash: Buffer): string {
   return hash.toString("base64url", 0, 16);
 }
 
-export function contentEtag(entry: StoredJwt): string {
-  return `"${contentId(entry.hash)}"`;
+export function contentEtag(entry: StoredJwt | AccountEntry): string {
+  return `"${contentId(entry instanceof AccountEntry ? Buffer.from(entry.digest, "latin1") : entry.hash)}"`;
 }
 
 /** XOR `b` into `acc` in place (adding and removing an entry are the same operation). */
@@ -179,7 +260,50 @@ export function xorInto(acc: Buffer, b: Buffer): void {
   for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ b[i]!;
 }
 
-/** In-memory index with the incremental hash; the shared core of every backend. */
+/** XOR a digest string into `acc` in place. */
+function xorDigest(acc: Buffer, digest: string): void {
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ digest.charCodeAt(i);
+}
+
+/** The account index with its incremental hash (XOR of every entry's SHA-256); every backend's core. */
+export class AccountIndex {
+  private readonly map = new Map<string, AccountEntry>();
+  private readonly xor = Buffer.alloc(32);
+
+  get(key: string): AccountEntry | undefined {
+    return this.map.get(key);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  entries(): IterableIterator<AccountEntry> {
+    return this.map.values();
+  }
+
+  set(entry: AccountEntry): void {
+    const old = this.map.get(entry.key);
+    if (old) xorDigest(this.xor, old.digest);
+    xorDigest(this.xor, entry.digest);
+    this.map.set(entry.key, entry);
+  }
+
+  delete(key: string): AccountEntry | undefined {
+    const old = this.map.get(key);
+    if (old) {
+      xorDigest(this.xor, old.digest);
+      this.map.delete(key);
+    }
+    return old;
+  }
+
+  hash(): Buffer {
+    return Buffer.from(this.xor);
+  }
+}
+
+/** In-memory index of tokens with their bodies (activation tokens). */
 export class EntryIndex {
   private readonly map = new Map<string, StoredJwt>();
   private readonly xor = Buffer.alloc(32);
@@ -233,9 +357,11 @@ export type ChangeSource =
 
 export interface AccountChange {
   readonly key: string;
-  /** The new JWT, or undefined when it was removed. */
-  readonly entry: StoredJwt | undefined;
-  readonly previous: StoredJwt | undefined;
+  /** The new JWT's index entry, or undefined when it was removed. */
+  readonly entry: AccountEntry | undefined;
+  /** The new JWT itself (undefined when removed). */
+  readonly jwt: string | undefined;
+  readonly previous: AccountEntry | undefined;
   readonly source: ChangeSource;
   /** `jti` of the new JWT ("" when removed). */
   readonly jti: string;

@@ -112,7 +112,7 @@ describe("configFromConf: mapping", () => {
         usercredentials: /sys.creds
       }
       store { dir: /data, shard: true, readonly: true, cleanupinterval: 1m, nsc: /nsc, allowdelete: false, statedir: /state,
-              type: KV, bucket: b1, replicas: 3, history: 4, servers: [nats://kv:4222], usercredentials: /kv.creds }
+              type: KV, bucket: b1, replicas: 3, history: 4, cache: 8MB, servers: [nats://kv:4222], usercredentials: /kv.creds }
       metrics { enabled: false, path: /m, host: "0.0.0.0", port: 9102 }
       ui { enabled: true, host: "127.0.0.1", port: 9103, user: u, password: p, token: t, expirywarningdays: 7 }
     `;
@@ -158,6 +158,7 @@ describe("configFromConf: mapping", () => {
         bucket: "b1",
         replicas: 3,
         history: 4,
+        cache: 8 * 1024 * 1024,
         servers: ["nats://kv:4222"],
         userCredentials: "/kv.creds",
       },

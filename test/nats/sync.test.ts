@@ -12,6 +12,7 @@ import { startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers
 import type { TestServer } from "../helpers/server.js";
 import type { SyncResult } from "../../src/nats/sync.js";
 import { connectSys, get, nscDeleteClaim, post, resolverConf, resolverFile, startPeer, until } from "./kit.js";
+import { storedJwt } from "../helpers/stored.js";
 
 describe("nats sync - our server and a full-mode nats-server converge", () => {
   const op = makeOperator();
@@ -66,7 +67,7 @@ describe("nats sync - our server and a full-mode nats-server converge", () => {
     await until("us to hold A2", async () => (await get(t, k2)).body === a2v1);
     await until("the nats-server to hold A1", () => resolverFile(jwtDir, k1) === a1v1);
     // The system account preloaded into the nats-server came over too, then the stores agree.
-    await until("us to hold the system account", () => t.server.registry.store.get(op.sys.getPublicKey())?.jwt === op.sysJwt);
+    await until("us to hold the system account", async () => (await storedJwt(t.server.registry.store, op.sys.getPublicKey())) === op.sysJwt);
     await until("the stores to agree", async () => (await t.server.packSync!.syncOnce()).outcome === "in-sync");
   });
 
@@ -157,7 +158,7 @@ describe("nats sync - our server and a full-mode nats-server converge", () => {
     const t2 = await startPeer(op, ns.url, tempDir(), { syncInterval: 300 });
     try {
       for (const e of t.server.registry.store.entries()) {
-        await until(`the second server to hold ${e.key.slice(0, 8)}`, () => t2.server.registry.get(e.key)?.jwt === e.jwt);
+        await until(`the second server to hold ${e.key.slice(0, 8)}`, async () => (await storedJwt(t2.server.registry, e.key)) === (await storedJwt(t.server.registry, e.key)));
       }
       // Nothing deleted or untrusted travelled.
       assert.equal(t2.server.registry.get(k1), undefined);

@@ -8,11 +8,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AccountChange } from "../../src/accounts.js";
 import { HistoryLog } from "../../src/store/history.js";
-import { makeEntry } from "../../src/store/types.js";
+import { accountEntry } from "../../src/store/types.js";
 import { accountJwt, createAccount, makeOperator } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
 
-const change = (key: string, jwt: string): AccountChange => ({ key, entry: makeEntry(key, jwt), previous: undefined, source: "http", jti: "" });
+const change = (key: string, jwt: string): AccountChange => ({ key, entry: accountEntry(key, jwt), jwt, previous: undefined, source: "http", jti: "" });
 
 describe("reliability - history log after a crash", () => {
   it("the version after a torn line is kept, and the segment is whole again", async () => {

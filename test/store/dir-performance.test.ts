@@ -11,6 +11,7 @@ import { encodePublicKey } from "../../src/jwt/index.js";
 import { createLogger } from "../../src/log.js";
 import { DirStore } from "../../src/store/dir.js";
 import { tempDir } from "../helpers/processes.js";
+import { storedJwt } from "../helpers/stored.js";
 
 function xorOf(values: Iterable<string>): Buffer {
   const acc = Buffer.alloc(32);
@@ -56,7 +57,7 @@ describe("store - directory loaded in the background", () => {
     assert.ok(lines.some((l) => /indexing 300 account JWT file\(s\) in the background/.test(l)), lines.join("\n"));
     assert.equal(s.size, 300);
     // Any key, loaded or not, answers at once with its content.
-    for (const [k, jwt] of [...files].slice(-20)) assert.equal(s.get(k)?.jwt, jwt);
+    for (const [k, jwt] of [...files].slice(-20)) assert.equal(await storedJwt(s, k), jwt);
     assert.equal(s.get(newKey()), undefined);
     // Walking the whole store sees all of it, with the same hash as a store read eagerly.
     assert.deepEqual(new Set([...s.entries()].map((e) => e.key)), new Set(files.keys()));
@@ -97,7 +98,7 @@ describe("store - directory loaded in the background", () => {
     expected.delete(c);
     expected.set(extra, "new");
     assert.equal(s.size, expected.size);
-    assert.equal(s.get(a)?.jwt, "replaced");
+    assert.equal(await storedJwt(s, a), "replaced");
     assert.equal(s.get(b), undefined);
     assert.equal(s.get(c), undefined);
     assert.equal(s.isDeleted(c), true);

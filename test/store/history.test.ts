@@ -10,7 +10,7 @@ import { defaultConfig } from "../../src/config/types.js";
 import { createLogger } from "../../src/log.js";
 import { HistoryLog } from "../../src/store/history.js";
 import { Journal } from "../../src/store/journal.js";
-import { makeEntry } from "../../src/store/types.js";
+import { accountEntry } from "../../src/store/types.js";
 import { accountJwt, createAccount, makeOperator, newJti, nowSec, signJwt } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/processes.js";
 import { startServer } from "../helpers/server.js";
@@ -100,7 +100,7 @@ describe("history - directory store", () => {
       const k = a.getPublicKey();
       const jwt = accountJwt(a, op.signer, { name: `v${i}` });
       latest.set(k, [...(latest.get(k) ?? []), jwt].slice(-3));
-      log.record({ key: k, entry: makeEntry(k, jwt), previous: undefined, source: "http", jti: "" });
+      log.record({ key: k, entry: accountEntry(k, jwt), jwt, previous: undefined, source: "http", jti: "" });
       if (i % 7 === 0) await log.sync();
     }
     await log.sync();
@@ -118,7 +118,8 @@ describe("history - directory store", () => {
     await again.open();
     const k0 = accounts[0]!.getPublicKey();
     assert.deepEqual((await again.history(k0)).map((v) => v.jwt), latest.get(k0));
-    again.record({ key: k0, entry: makeEntry(k0, accountJwt(accounts[0]!, op.signer, { name: "next" })), previous: undefined, source: "http", jti: "" });
+    const next = accountJwt(accounts[0]!, op.signer, { name: "next" });
+    again.record({ key: k0, entry: accountEntry(k0, next), jwt: next, previous: undefined, source: "http", jti: "" });
     assert.deepEqual((await again.history(k0)).map((v) => v.revision), [29, 30, 31]);
     await log.close();
     await again.close();

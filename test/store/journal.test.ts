@@ -13,6 +13,7 @@ import { defaultConfig } from "../../src/config/types.js";
 import { DirStore } from "../../src/store/dir.js";
 import { Journal } from "../../src/store/journal.js";
 import { tempDir } from "../helpers/processes.js";
+import { storedJwt } from "../helpers/stored.js";
 
 const newKey = (): string => encodePublicKey("account", randomBytes(32));
 const journalFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith(".journal.")).sort();
@@ -98,7 +99,7 @@ describe("store - write-ahead journal", () => {
     assert.equal(readFileSync(fileOf(dir, c) + ".deleted", "utf8"), "C-old");
     assert.equal(existsSync(fileOf(dir, d)), false);
     assert.deepEqual(readdirSync(join(dir, d.slice(-2))).filter((n) => n.endsWith(".tmp")), [], "leftover temp file removed");
-    assert.equal(s.get(a)?.jwt, "A2");
+    assert.equal(await storedJwt(s, a), "A2");
     assert.equal(s.get(c), undefined);
     assert.ok(s.isDeleted(c));
     assert.deepEqual([...s.journaled!.recovered].sort(), [a, b, c, d, e].sort());
@@ -114,7 +115,7 @@ describe("store - write-ahead journal", () => {
     const again = new DirStore({ dir, shard: true, readonly: false });
     await again.open();
     assert.deepEqual(again.journaled!.recovered, []);
-    assert.equal(again.get(b)?.jwt, "B1");
+    assert.equal(await storedJwt(again, b), "B1");
     await again.close();
   });
 

@@ -12,6 +12,7 @@ import type { ExternalChange } from "../../src/store/types.js";
 import { accountJwt, createAccount, makeOperator, nowSec, userCreds, userJwt, createUser, type OperatorSetup, type KeyPair } from "../helpers/fixtures.js";
 import { freePort, spawnCli, startNatsServer, tempDir, writeFile, type NatsServer, type Proc } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
+import { storedJwt } from "../helpers/stored.js";
 
 /** An nsc operator folder: `.nsc`, `<OP>.jwt`, `accounts/<Name>/<Name>.jwt`, users beside them. */
 function nscFolder(op: OperatorSetup, name = "OP"): string {
@@ -62,9 +63,9 @@ describe("nsc store - layout and index", () => {
     await store.open();
     assert.equal(store.writable, false);
     assert.equal(store.size, 3);
-    assert.equal(store.get(a.getPublicKey())?.jwt, jwtA);
-    assert.equal(store.get(b.getPublicKey())?.jwt, jwtB);
-    assert.equal(store.get(op.sys.getPublicKey())?.jwt, op.sysJwt);
+    assert.equal(await storedJwt(store, a.getPublicKey()), jwtA);
+    assert.equal(await storedJwt(store, b.getPublicKey()), jwtB);
+    assert.equal(await storedJwt(store, op.sys.getPublicKey()), op.sysJwt);
     await store.close();
   });
 

@@ -3,7 +3,7 @@
  * kept current from the change feed, so search and paging over 100,000 accounts stay cheap.
  */
 import type { AccountRegistry } from "../../accounts.js";
-import type { StoredJwt } from "../../store/index.js";
+import type { AccountEntry } from "../../store/index.js";
 
 export interface AccountSummary {
   readonly key: string;
@@ -40,10 +40,10 @@ export interface CatalogQuery {
 const BUILD_SLICE = 2000;
 
 /** The claims the list shows, read from the payload (the store holds only verified JWTs). */
-export function summarize(entry: StoredJwt): AccountSummary {
+export function summarize(entry: AccountEntry, jwt: string): AccountSummary {
   let c: Record<string, unknown> = {};
   try {
-    const payload = entry.jwt.split(".")[1] ?? "";
+    const payload = jwt.split(".")[1] ?? "";
     const parsed: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
     if (parsed !== null && typeof parsed === "object") c = parsed as Record<string, unknown>;
   } catch {
@@ -60,7 +60,7 @@ export function summarize(entry: StoredJwt): AccountSummary {
     issuer: str(c["iss"]),
     iat: num(c["iat"]),
     exp: num(c["exp"]),
-    size: Buffer.byteLength(entry.jwt),
+    size: entry.size,
     tags,
     hay: `${name}\n${entry.key}\n${tags.join("\n")}`.toLowerCase(),
   };
@@ -99,7 +99,7 @@ export class AccountCatalog {
     registry.onChange((c) => {
       this.changedAt.set(c.key, new Date(now()));
       if (this.changedDuringBuild) this.changedDuringBuild.add(c.key);
-      else this.refresh(c.key);
+      else this.refresh(c.key, c.entry, c.jwt);
     });
     this.built = this.build();
   }
@@ -145,31 +145,44 @@ export class AccountCatalog {
       this.sorted = merge(this.sorted, slice);
       slice = [];
     };
+    // The index holds no bodies: each slice reads its JWTs (a change meanwhile is re-read after).
+    let batch: AccountEntry[] = [];
+    const readBatch = async (): Promise<void> => {
+      const bodies = await Promise.all(batch.map((e) => this.registry.body(e)));
+      batch.forEach((entry, i) => {
+        const jwt = bodies[i];
+        if (jwt === undefined) return void this.changedDuringBuild?.add(entry.key);
+        const s = summarize(entry, jwt);
+        this.byKey.set(s.key, s);
+        slice.push(s);
+      });
+      batch = [];
+      mergeSlice();
+    };
     for (const entry of store.entries()) {
-      const s = summarize(entry);
-      this.byKey.set(s.key, s);
-      slice.push(s);
-      if (slice.length === BUILD_SLICE) {
-        mergeSlice();
-        await new Promise<void>((r) => setImmediate(r));
-      }
+      batch.push(entry);
+      if (batch.length === BUILD_SLICE) await readBatch();
     }
-    mergeSlice();
+    await readBatch();
     const changed = this.changedDuringBuild ?? new Set<string>();
     this.changedDuringBuild = undefined;
-    for (const key of changed) this.refresh(key);
+    for (const key of changed) {
+      const entry = this.registry.store.get(key);
+      this.refresh(key, entry, entry && (await this.registry.body(entry)));
+    }
   }
 
-  /** Re-read one account from the registry: insert, move or drop its summary. */
-  private refresh(key: string): void {
+  /** Insert, move or drop the summary of `key`, now stored as `entry` (`jwt` its body). */
+  private refresh(key: string, entry: AccountEntry | undefined, jwt: string | undefined): void {
+    // Read before a later change was applied: that change's own refresh is the one to keep.
+    if (this.registry.store.get(key) !== entry) return;
     const old = this.byKey.get(key);
     if (old) {
       this.sorted.splice(this.position(old.hay), 1);
       this.byKey.delete(key);
     }
-    const entry = this.registry.store.get(key);
-    if (!entry) return;
-    const s = summarize(entry);
+    if (!entry || jwt === undefined) return;
+    const s = summarize(entry, jwt);
     this.byKey.set(key, s);
     this.sorted.splice(this.position(s.hay), 0, s);
   }

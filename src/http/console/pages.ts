@@ -234,9 +234,10 @@ export function consoleRoutes(o: ConsoleOptions): Route[] {
   async function accountPage(_req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const key = ctx.params["key"]!;
     const entry = o.registry.store.get(key);
+    const jwt = entry && (await o.registry.body(entry));
     const versions = o.history ? await o.history.history(key).catch(() => [] as HistoryEntry[]) : [];
     if (!entry && versions.length === 0) throw new AccountServerError("NOT_FOUND", { reason: key });
-    const claims = entry ? claimsOf(entry.jwt) : {};
+    const claims = jwt !== undefined ? claimsOf(jwt) : {};
     const nats = (claims["nats"] ?? {}) as Record<string, unknown>;
     const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
     const limits = Object.entries((nats["limits"] ?? {}) as Record<string, unknown>).map(([name, value]) => ({ name, value }));
