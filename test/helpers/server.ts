@@ -46,6 +46,15 @@ export interface TestServerOptions {
   readonly logging?: Partial<Config["logging"]>;
 }
 
+/**
+ * NAS_TEST_STORE_CACHE (bytes) sets store.cache of every test server: with 0 nothing is ever
+ * cached, so every read takes the cold path (test/store/cold-suites.test.ts runs suites so).
+ */
+function cacheFromEnv(): Partial<StoreConfig> {
+  const v = process.env["NAS_TEST_STORE_CACHE"];
+  return v === undefined || v === "" ? {} : { cache: Number(v) };
+}
+
 export async function startServer(o: TestServerOptions = {}): Promise<TestServer> {
   const dir = o.dir ?? tempDir("nas-srv-");
   const d = defaultConfig();
@@ -60,7 +69,7 @@ export async function startServer(o: TestServerOptions = {}): Promise<TestServer
     logging: { ...d.logging, colors: false, debug: true, ...(o.logging ?? {}) },
     http: { ...d.http, host: "127.0.0.1", port: 0, ...(o.http ?? {}) },
     nats: { ...d.nats, ...(o.nats ?? {}) },
-    store: { ...d.store, ...(o.store ?? {}) },
+    store: { ...d.store, ...cacheFromEnv(), ...(o.store ?? {}) },
     metrics: { ...d.metrics, ...(o.metrics ?? {}) },
     ui: { ...d.ui, ...(o.ui ?? {}) },
   };

@@ -101,6 +101,23 @@ describe("kv store - three instances on a three-node JetStream cluster", () => {
     for (const a of accounts) assert.equal(seen.get(a.getPublicKey()), 1, a.getPublicKey());
   });
 
+  it("a change through the bucket watch replaces exactly its key's cached view on the other instances", async () => {
+    const [x, y] = accounts;
+    const kx = x!.getPublicKey();
+    const ky = y!.getPublicKey();
+    // Both cached on instance 1 (a GET reads a cold one into the cache).
+    await body(servers[1]!, kx);
+    await body(servers[1]!, ky);
+    const cache = servers[1]!.server.registry.cache;
+    const yView = cache.peek(ky);
+    assert.ok(cache.peek(kx) && yView);
+    const x2 = accountJwt(x!, op.signer, { name: "acct0-v2", iat: nowSec() + 1 });
+    assert.equal((await post(servers[0]!, kx, x2)).status, 200);
+    await until("instance 1 serves the new version", async () => (await body(servers[1]!, kx)) === x2);
+    assert.equal(cache.peek(kx)?.jwt, x2);
+    assert.equal(cache.peek(ky), yView, "another key's view was dropped");
+  });
+
   it("instances racing on one account converge on the newest iat; the older upload gets 409", async () => {
     const base = nowSec();
     const results = await Promise.all(
