@@ -58,6 +58,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     await target.open();
     await ready(source, o.readyTimeoutMs ?? 30_000);
     await ready(target, o.readyTimeoutMs ?? 30_000);
+    await source.loading;
+    await target.loading;
     let copied = 0;
     let unchanged = 0;
     const want = Buffer.alloc(32);

@@ -12,7 +12,7 @@ const SRC = join(ROOT, "src");
 
 /** Bottom up; the first matching prefix names a file's layer. */
 const LAYERS: ReadonlyArray<readonly string[]> = [
-  ["config/", "errors.ts", "log.ts", "durable.ts", "keyed-queue.ts", "version.ts"],
+  ["config/", "errors.ts", "log.ts", "durable.ts", "keyed-queue.ts", "version.ts", "workers.ts"],
   ["jwt/"],
   ["nats/connection.ts"],
   ["store/"],

@@ -73,7 +73,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
     {
       path: "/jwt/v1/pack",
       methods: {
-        GET: packRoute({ entries: () => opts.registry.entries(), body: (e) => opts.registry.body(e), current: (k) => opts.registry.get(k), maxPack: opts.maxReplicationPack ?? 10000, now: opts.now ?? Date.now }),
+        GET: packRoute({ entries: () => opts.registry.entries(), body: (e) => opts.registry.body(e), current: (k) => opts.registry.get(k), indexed: () => opts.registry.store.loading, maxPack: opts.maxReplicationPack ?? 10000, now: opts.now ?? Date.now }),
       },
     },
     {

@@ -15,6 +15,8 @@ export interface PackRouteOptions {
   readonly body: (entry: AccountEntry) => Promise<string | undefined>;
   /** What is stored for `key` now. */
   readonly current: (key: string) => AccountEntry | undefined;
+  /** Resolves once every stored entry is indexed (see JwtStore.loading). */
+  readonly indexed: () => Promise<void> | undefined;
   /** `maxreplicationpack`: the most entries one pack may hold. */
   readonly maxPack: number;
   /** Wall clock in milliseconds. */
@@ -73,6 +75,7 @@ export function packRoute(opts: PackRouteOptions) {
 
   return async function pack(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const limit = packLimit(ctx.query("max"), opts.maxPack);
+    await opts.indexed();
     // A snapshot of index entries, sorted like the legacy directory walk; bodies are read per chunk.
     const entries = [...opts.entries()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const nowSec = Math.floor(opts.now() / 1000);

@@ -3,7 +3,8 @@
  * megabyte never holds up other requests; small ones are checked inline, where it costs less.
  */
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "../workers.js";
 import { AccountServerError, type ErrorCode } from "../errors.js";
 import { checkAccountJwt, type CheckedJwt, type CheckInput } from "./check.js";
 
@@ -43,12 +44,7 @@ interface Slot {
 
 /** The worker's entry: the compiled .js, or the .ts source loaded through tsx when run from sources. */
 function spawn(): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new Worker(new URL("./check-worker.js", here));
-  const entry = new URL("./check-worker.ts", here).href;
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
+  return startWorker(import.meta.url, "check-worker");
 }
 
 export class CheckPool {

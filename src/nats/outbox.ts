@@ -250,6 +250,7 @@ export async function openOutbox(config: Config, store: JwtStore, link: NatsLink
     const readable = await outbox.open();
     if (!readable) {
       log.warn("announcing every stored account to be safe");
+      await store.loading;
       for (const { key } of store.entries()) outbox.mark(key);
     }
     // Changes an interrupted run journaled may not have been announced.

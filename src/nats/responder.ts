@@ -283,8 +283,10 @@ export class Responder {
 
   // ---- LIST, DELETE -----------------------------------------------------------------------
 
-  private onList(nc: NatsConnection, m: Msg): void {
+  private async onList(nc: NatsConnection, m: Msg): Promise<void> {
     if (!m.reply || !this.storeReady()) return;
+    // A store still indexing in the background lists everything once it is done.
+    await this.registry.store.loading;
     const keys: string[] = [];
     const nowMs = this.now();
     for (const e of this.registry.store.entries()) {
@@ -317,6 +319,7 @@ export class Responder {
   private async onPack(nc: NatsConnection, m: Msg): Promise<void> {
     const reply = m.reply;
     if (!reply || !this.storeReady()) return;
+    await this.registry.store.loading;
     const ours = this.registry.store.hash();
     if (m.data.length === ours.length && ours.equals(m.data)) {
       nc.publish(reply, "");

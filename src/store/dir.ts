@@ -2,21 +2,26 @@
  * Directory store: `<dir>/<KEY>.jwt`, or `<dir>/<last 2 chars>/<KEY>.jwt` when sharded, the layout
  * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
  */
-import { readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { close, existsSync, open, read, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { errorText } from "../errors.js";
 import { isPublicKey } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { DirWatcher, statSignature } from "./dir-watch.js";
-import { DIR_MODE, FILE_MODE, fsyncDir, isTempName, tempNameFor, writeFileDurable } from "../durable.js";
+import { DirWatcher } from "./dir-watch.js";
+import { DIR_MODE, FILE_MODE, fsyncDir, tempNameFor, writeFileDurable } from "../durable.js";
 import { inParallel, JournaledWriter, syncFile } from "./dir-journal.js";
-import { isJournalFile, type JournalOp } from "./journal.js";
+import { type JournalOp } from "./journal.js";
+import { indexDirectory, JWT_SUFFIX, keyOfFile, type IndexBatch } from "./dir-index.js";
+import type { IndexWorkerMessage } from "./dir-index-worker.js";
+import { startWorker } from "../workers.js";
+import type { Worker } from "node:worker_threads";
 import { IndexedStore } from "./indexed.js";
 import {
+  AccountEntry,
   accountEntry,
-  type AccountEntry,
+  intern,
   type EntryClaims,
   type ExternalChange,
   type JwtStore,
@@ -30,28 +35,20 @@ export interface DirStoreOptions {
   readonly readonly: boolean;
   readonly log?: Logger;
   /**
-   * With more JWT files than this, open() reads only the key list and the JWTs are loaded in the
-   * background (default BACKGROUND_LOAD_ABOVE); 0 always loads in the background.
+   * Once the index holds more JWTs than this, open() resolves and the rest is indexed in the
+   * background (default BACKGROUND_LOAD_ABOVE); 0 always indexes in the background. A read-only
+   * store is always indexed whole first (its watcher compares edits with it).
    */
   readonly backgroundLoadAbove?: number;
   /** A checkpoint runs this long after the first change it will cover (default CHECKPOINT_MS). */
   readonly checkpointMs?: number;
 }
 
-/** Up to this many files open() reads itself; a bigger store is served while it loads. */
+/** Up to this many JWTs open() indexes before it resolves; a bigger store is served while it loads. */
 export const BACKGROUND_LOAD_ABOVE = 5000;
-/** Longest the background loader holds the event loop before letting requests through. */
-const LOAD_SLICE_MS = 4;
-const JWT_SUFFIX = ".jwt";
-const TOMBSTONE_SUFFIX = ".jwt.deleted";
 const PLAIN_KEY_RE = /^[A-Z2-7]+$/;
 /** A constant options object: readFileSync spends a third of its time copying a string option. */
 const READ_UTF8 = { encoding: "utf8", flag: "r" } as const;
-function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined {
-  if (!name.endsWith(suffix)) return undefined;
-  const key = name.slice(0, -suffix.length);
-  return isPublicKey(key, "account") ? key : undefined;
-}
 
 export class DirStore extends IndexedStore implements JwtStore {
   readonly kind = "dir";
@@ -61,9 +58,10 @@ export class DirStore extends IndexedStore implements JwtStore {
   /** Read-only stores only: reports edits made by whoever maintains the directory. */
   private readonly watcher: DirWatcher | undefined;
   private closed = false;
-  /** Keys found by open() whose file is not read yet (background loading of a large store). */
-  private readonly unloaded = new Set<string>();
-  private backgroundLoad: Promise<void> | undefined;
+  /** Set while the index is being built: resolves once every file has been read. */
+  private indexing: Promise<void> | undefined;
+  /** Keys changed, or read on demand, while indexing: the indexer's record of them is stale. */
+  private readonly touched = new Set<string>();
   /** Writable stores only: every change is durable here before it is acknowledged. */
   private readonly writer: JournaledWriter | undefined;
   /** Keys whose last change was replayed from the journal by open(). */
@@ -125,42 +123,75 @@ export class DirStore extends IndexedStore implements JwtStore {
     await mkdir(this.opts.dir, { recursive: true, mode: DIR_MODE });
     this.knownDirs.add(this.opts.dir);
     if (this.writer) await this.replay(await this.writer.journal.recover());
-    const files: string[] = [];
-    for (const d of await readdir(this.opts.dir, { withFileTypes: true })) {
-      if (this.opts.shard && d.isDirectory() && d.name.length === 2) {
-        const sub = join(this.opts.dir, d.name);
-        this.knownDirs.add(sub);
-        for (const f of await readdir(sub, { withFileTypes: true })) {
-          // Only leftovers need waiting for (their removal); a big store has none to speak of.
-          const leftover = this.consider(sub, f.name, f.isFile(), files, d.name);
-          if (leftover) await leftover;
-        }
-      } else {
-        const leftover = this.consider(this.opts.dir, d.name, d.isFile(), files, undefined);
-        if (leftover) await leftover;
+    const started = performance.now();
+    const above = this.writable ? (this.opts.backgroundLoadAbove ?? BACKGROUND_LOAD_ABOVE) : Infinity;
+    let early: (() => void) | undefined;
+    const enough = new Promise<void>((resolve) => (early = resolve));
+    const done = this.buildIndex(() => {
+      if (this.index.size > above) early?.();
+    }).finally(() => {
+      this.indexing = undefined;
+      this.touched.clear();
+    });
+    this.indexing = done.then(() => {
+      if (!this.closed && this.background) {
+        this.log.info(`store index complete: ${this.index.size} account JWT(s) loaded in ${Math.round(performance.now() - started)} ms`);
       }
+    });
+    // Serving starts once the index holds `above` JWTs: get() reads a key not indexed yet on
+    // demand, so every answer stays exact while the rest is read.
+    await Promise.race([done, enough.then(() => (this.background = true))]);
+    if (this.background) this.log.info("indexing the account JWT files in the background");
+    if (!this.writable) for (const d of this.shardDirs) this.knownDirs.add(d);
+  }
+
+  /** Set when open() resolved before the index was complete. */
+  private background = false;
+  /** Shard directories seen while indexing (a read-only store's watcher watches them). */
+  private readonly shardDirs = new Set<string>();
+
+  /**
+   * Read every JWT file into the index on a worker thread (in this thread if none can start);
+   * `progress` runs after each batch taken in.
+   */
+  private buildIndex(progress: () => void): Promise<void> {
+    const take = (b: IndexBatch): void => {
+      for (const [key, digest, size, iat, exp, iss] of b.records) {
+        if (this.touched.has(key)) continue;
+        if (!this.writable && this.opts.shard) this.shardDirs.add(dirname(this.pathOf(key)));
+        this.index.set(new AccountEntry(key, digest, size, iat < 0 ? undefined : iat, exp, intern(iss)));
+      }
+      for (const key of b.deleted) if (!this.touched.has(key)) this.deleted.add(key);
+      for (const e of b.errors) this.log.error(e);
+      for (const f of b.removed) this.log.debug(`removed leftover temp file ${f}`);
+      progress();
+    };
+    const taken = new Int32Array(new SharedArrayBuffer(4));
+    let worker: Worker;
+    try {
+      worker = startWorker(import.meta.url, "dir-index-worker", { dir: this.opts.dir, shard: this.opts.shard, writable: this.writable, taken });
+    } catch (err) {
+      this.log.warn(`indexing ${this.opts.dir} in the main thread (no worker thread: ${errorText(err)})`);
+      indexDirectory(this.opts.dir, this.opts.shard, this.writable, take);
+      return Promise.resolve();
     }
-    // A read-only directory is read whole: its watcher must compare later edits with what was there.
-    if (this.writable && files.length > (this.opts.backgroundLoadAbove ?? BACKGROUND_LOAD_ABOVE)) {
-      // Serving starts now: get() reads a key not loaded yet on demand, entries() and hash()
-      // finish the load first, so every answer stays exact while the rest loads.
-      for (const key of files) this.unloaded.add(key);
-      this.log.info(`indexing ${files.length} account JWT file(s) in the background`);
-      this.backgroundLoad = this.loadInBackground(performance.now());
-      return;
-    }
-    // Read in parallel batches: a large store is dominated by per-file latency.
-    const BATCH = 64;
-    for (let i = 0; i < files.length; i += BATCH) {
-      await Promise.all(
-        files.slice(i, i + BATCH).map(async (key) => {
-          const path = this.pathOf(key);
-          const [jwt, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
-          this.watcher?.remember(key, statSignature(st));
-          this.index.set(accountEntry(key, jwt));
-        }),
-      );
-    }
+    return new Promise<void>((resolve, reject) => {
+      worker.on("message", (m: IndexWorkerMessage) => {
+        if ("batch" in m) {
+          take(m.batch);
+          Atomics.add(taken, 0, 1);
+          Atomics.notify(taken, 0);
+        } else if ("done" in m) {
+          resolve();
+          void worker.terminate();
+        } else {
+          reject(new Error(`indexing ${this.opts.dir} failed: ${m.error}`));
+          void worker.terminate();
+        }
+      });
+      worker.on("error", reject);
+      worker.on("exit", (code) => reject(new Error(`the indexer of ${this.opts.dir} exited (${code})`)));
+    });
   }
 
   /** Journal fdatasyncs so far (group commit makes this smaller than the number of writes). */
@@ -220,109 +251,56 @@ export class DirStore extends IndexedStore implements JwtStore {
     this.log.info(`replayed ${ops.length} journaled change(s) of ${last.size} account(s) from an interrupted run`);
   }
 
-  /** See JwtStore.loading: the background load, until it is over. */
+  /** See JwtStore.loading: the background indexing, until it is over. */
   get loading(): Promise<void> | undefined {
-    return this.unloaded.size > 0 ? this.backgroundLoad : undefined;
+    return this.indexing;
   }
 
-  /** Read the files in time slices between requests; a slice never exceeds LOAD_SLICE_MS by more than one file. */
-  private async loadInBackground(started: number): Promise<void> {
-    while (this.unloaded.size > 0 && !this.closed) {
-      await new Promise<void>((r) => setImmediate(r));
-      const until = performance.now() + LOAD_SLICE_MS;
-      for (const key of this.unloaded) {
-        this.loadNow(key);
-        if (performance.now() >= until) break;
-      }
-    }
-    if (!this.closed) {
-      this.log.info(
-        `store index complete: ${this.index.size} account JWT(s) loaded in ${Math.round(performance.now() - started)} ms`,
-      );
-    }
-  }
-
-  /** Read one file found at open() into the index, synchronously (get() must answer now). */
+  /** One file not indexed yet, read now (get() must answer at once while the index is built). */
   private loadNow(key: string): AccountEntry | undefined {
-    this.unloaded.delete(key);
     const path = this.pathOf(key);
     let jwt: string;
     try {
       jwt = readFileSync(path, READ_UTF8);
     } catch (e) {
-      // Gone since open() (or unreadable): not part of the store, as if it had not been listed.
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.error(`reading ${path} failed: ${errorText(e)}`);
       return undefined;
     }
+    this.touched.add(key);
     const entry = accountEntry(key, jwt);
     this.index.set(entry);
     return entry;
   }
 
-  protected async readBody(entry: AccountEntry): Promise<string | undefined> {
-    try {
-      return await readFile(this.pathOf(entry.key), READ_UTF8);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      return undefined;
-    }
-  }
-
-  /** Everything still to load, now (entries() and hash() must see the whole store). */
-  private loadAll(): void {
-    if (this.unloaded.size === 0) return;
-    this.log.debug(`loading the ${this.unloaded.size} account JWT(s) not indexed yet`);
-    for (const key of this.unloaded) this.loadNow(key);
-  }
-
   /**
-   * Sort one directory entry of the store: a JWT key goes to `out`, a tombstone to `deleted`;
-   * `shard` is the name of the shard directory it is in (undefined at the top). Runs once per file
-   * of a possibly huge store, so the layout is checked on the names (no path building); returns a
-   * promise only when a leftover temp file is being removed.
+   * Open, one read of the size the index knows (plus a byte, so a longer file shows), close:
+   * three thread-pool trips, where fs.promises.readFile makes four and costs twice the CPU.
    */
-  private consider(dir: string, name: string, isFile: boolean, out: string[], shard: string | undefined): Promise<void> | undefined {
-    if (!isFile) return undefined;
-    if (shard === undefined && isJournalFile(name)) return undefined;
-    if (isTempName(name)) {
-      // Leftover of a write interrupted by a crash: never part of the store.
-      if (!this.writable) return undefined;
-      return unlink(join(dir, name)).then(
-        () => this.log.debug(`removed leftover temp file ${join(dir, name)}`),
-        () => {},
-      );
-    }
-    const tomb = keyOfFile(name, TOMBSTONE_SUFFIX);
-    const key = tomb ?? keyOfFile(name);
-    // `<dir>/<KEY>.jwt` flat, `<dir>/<last 2 of KEY>/<KEY>.jwt` sharded: the same test as comparing with pathOf(key).
-    const inLayout = key !== undefined && (this.opts.shard ? shard !== undefined && key.endsWith(shard) : shard === undefined);
-    if (!inLayout) {
-      this.log.debug(`ignoring ${join(dir, name)}: not in the store layout`);
-      return undefined;
-    }
-    if (tomb) this.deleted.add(key);
-    else out.push(key);
-    return undefined;
+  protected readBody(entry: AccountEntry): Promise<string | undefined> {
+    const path = this.pathOf(entry.key);
+    return new Promise((resolve, reject) => {
+      open(path, "r", (err, fd) => {
+        if (err) return err.code === "ENOENT" ? resolve(undefined) : reject(err);
+        const buf = Buffer.allocUnsafe(entry.size + 1);
+        read(fd, buf, 0, buf.length, 0, (rerr, n) => {
+          close(fd, () => {});
+          if (rerr) reject(rerr);
+          else resolve(buf.toString("utf8", 0, n));
+        });
+      });
+    });
   }
 
   override get(key: string): AccountEntry | undefined {
     const e = this.index.get(key);
-    if (e !== undefined || this.unloaded.size === 0 || !this.unloaded.has(key)) return e;
+    if (e !== undefined || this.indexing === undefined || this.touched.has(key)) return e;
     return this.loadNow(key);
   }
 
-  override entries(): IterableIterator<AccountEntry> {
-    this.loadAll();
-    return this.index.entries();
-  }
-
-  override get size(): number {
-    return this.index.size + this.unloaded.size;
-  }
-
-  override hash(): Buffer {
-    this.loadAll();
-    return this.index.hash();
+  override isDeleted(key: string): boolean {
+    if (this.deleted.has(key)) return true;
+    // Not indexed yet: the tombstone on disk answers.
+    return this.indexing !== undefined && !this.touched.has(key) && !this.index.get(key) && existsSync(this.pathOf(key) + ".deleted");
   }
 
   async put(key: string, jwt: string, claims?: EntryClaims): Promise<AccountEntry> {
@@ -354,7 +332,7 @@ export class DirStore extends IndexedStore implements JwtStore {
         dropTemp,
       );
     }
-    this.unloaded.delete(key);
+    if (this.indexing) this.touched.add(key);
     return this.setEntry(key, jwt, claims);
   }
 
@@ -376,7 +354,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       });
     }
     this.watcher?.forget(key);
-    this.unloaded.delete(key);
+    if (this.indexing) this.touched.add(key);
     this.forget(key, true);
   }
 
@@ -393,7 +371,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       });
     }
     this.watcher?.forget(key);
-    this.unloaded.delete(key);
+    if (this.indexing) this.touched.add(key);
     this.forget(key, false);
   }
 

@@ -122,7 +122,7 @@ const issuers = new Map<string, string>();
 /** Issuers are few (an operator and its signing keys); a directory full of odd files must not grow this. */
 const MAX_INTERNED_ISSUERS = 4096;
 
-function intern(iss: string): string {
+export function intern(iss: string): string {
   const known = issuers.get(iss);
   if (known !== undefined) return known;
   // A flat copy: a slice would keep the whole decoded payload alive.

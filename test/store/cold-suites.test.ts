@@ -5,14 +5,12 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../helpers/processes.js";
 
+/** The suites about what a GET, HEAD, pack or LOOKUP answers (the console, TLS and metrics suites are not). */
 const SUITES = [
-  ...readdirSync(join(ROOT, "test/http"))
-    .filter((f) => f.endsWith(".test.ts"))
-    .map((f) => join("test/http", f)),
+  ...["app", "fastpath", "pack", "decoded", "delete", "future-iat", "validation"].map((f) => join("test/http", `${f}.test.ts`)),
   "test/nats/lookup.test.ts",
 ];
 
@@ -32,5 +30,5 @@ it("the HTTP, pack and LOOKUP suites pass with a cache that holds nothing", { ti
   const tail = `${failed.join("\n")}\n${lines.slice(-12).join("\n")}\n${r.stderr}`;
   assert.equal(r.status, 0, tail);
   const passed = Number(/^# pass (\d+)$/m.exec(r.stdout)?.[1] ?? 0);
-  assert.ok(passed >= 100, `only ${passed} tests ran:\n${tail}`);
+  assert.ok(passed >= 50, `only ${passed} tests ran:\n${tail}`);
 });
