@@ -104,16 +104,16 @@ export class Lookups {
 
   /**
    * Ask for `key` (an HTTP GET missed). Whatever comes back goes through the registry like a
-   * sync. Resolves true when the JWT is now held.
+   * sync. Resolves true when the JWT is now held; undefined when not asked (answer 404 at once).
    */
-  lookup(key: string): Promise<boolean> {
+  lookup(key: string): Promise<boolean> | undefined {
     const shared = this.inFlight.get(key);
     if (shared) return shared;
     const nc = this.link.connection;
     const askable = nc && isPublicKey(key, "account") && this.registry.store.writable && !this.isNegative(key);
     if (!askable || this.waiting >= this.maxInFlight) {
       this.stats.skipped++;
-      return Promise.resolve(false);
+      return undefined;
     }
     const asked = this.ask(nc, key);
     const p = asked.waited.finally(() => {

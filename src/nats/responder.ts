@@ -227,7 +227,7 @@ export class Responder {
   }
 
   /** Ask the system account for `key` (an HTTP GET missed); resolves true when it is now held. */
-  lookup(key: string): Promise<boolean> {
+  lookup(key: string): Promise<boolean> | undefined {
     return this.lookups.lookup(key);
   }
 

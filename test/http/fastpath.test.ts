@@ -71,6 +71,22 @@ describe("http - fast path for plain account fetches", () => {
     assert.ok(after.headers.includes(`ETag: ${etagOf(next)}`), after.headers.join("\n"));
   });
 
+  it("a miss answers and logs exactly as the normal path does", async () => {
+    for (const key of [createAccount().getPublicKey(), "NOTAKEY", "a%20b"]) {
+      for (const method of ["GET", "HEAD"]) {
+        const mark = t.logs.length;
+        const fast = await answer(t.base, method, `/jwt/v1/accounts/${key}`);
+        const normal = await answer(t.base, method, `/jwt/v1/accounts/${key}?unused=1`);
+        assert.equal(fast.status, 404);
+        assert.deepEqual(fast, normal, `${method} ${key}`);
+        assert.deepEqual(fast.headers, ["Vary: Origin", "Content-Type: text/plain", "Content-Length: 24"]);
+        const lines = t.logs.slice(mark).filter((l) => l.includes("[ERR]")).map((l) => l.replace(/^.*\[ERR\] /, ""));
+        const shown = decodeURIComponent(key);
+        assert.deepEqual(lines, [1, 2].map(() => `${shown.slice(0, 12)} - no matching account JWT - ${shown}`));
+      }
+    }
+  });
+
   it("unknown accounts, Origin and If-None-Match still get the normal answers", async () => {
     const unknown = await answer(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`);
     assert.equal(unknown.status, 404);
