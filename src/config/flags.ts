@@ -116,6 +116,8 @@ export const USAGE: string = [
   "outside this server's group (instances sharing a KV bucket) has answered one; otherwise the",
   "404 comes with the first reply or \"no responders\". /healthz nats.lookups counts lookups;",
   "nats.notifications_resent counts announcements sent again after a lost confirmation.",
+  "Log lines of GET misses are rate-limited: per kind, 10 in full per 10 s, then one line with",
+  "the count of those suppressed.",
   "",
   "Subcommands:",
   "  migrate               copy account JWTs between stores (see: nats-account-server migrate -h)",
