@@ -244,6 +244,7 @@ export class AccountServer {
           log,
           now,
           lookupTimeoutMs: config.signRequestTimeout,
+          lookupLimits: { maxOpen: config.nats.maxLookups, missTtlMs: config.nats.lookupMissTtl, missKeys: config.nats.lookupMissKeys },
           name: config.nats.name,
           signing: config.signRequestSubject !== undefined,
           onRefused: (code) => metrics?.refusal("nats", code),
@@ -421,6 +422,7 @@ export class AccountServer {
                 found: this.responder.lookups.stats.found,
                 waited_out: this.responder.lookups.stats.waitedOut,
                 skipped: this.responder.lookups.stats.skipped,
+                ...this.responder.lookups.counts,
               },
             }
           : {}),
