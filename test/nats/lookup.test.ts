@@ -7,10 +7,18 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { accountJwt, createAccount, makeOperator, newJti, nowSec, signJwt, userCreds } from "../helpers/fixtures.js";
+import { accountJwt, createAccount, makeOperator, newJti, nowSec, signJwt, userCreds, type OperatorSetup } from "../helpers/fixtures.js";
 import { freePort, startNatsServer, tempDir, writeFile, type NatsServer } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { connectSys, get, post, startPeer, until } from "./kit.js";
+
+/** An operator-mode nats-server that answers no lookups itself (MEMORY resolver). */
+function startMemoryResolver(op: OperatorSetup, dir: string): Promise<NatsServer> {
+  return startNatsServer(
+    `operator: ${JSON.stringify(writeFile(dir, "op.jwt", op.operatorJwt))}\nsystem_account: ${op.sys.getPublicKey()}\n` +
+      `resolver: MEMORY\nresolver_preload { ${op.sys.getPublicKey()}: ${JSON.stringify(op.sysJwt)} }\n`,
+  );
+}
 
 interface LookupHealth {
   wait: string;
@@ -139,10 +147,7 @@ describe("lookups - at most nats.maxlookups open; over it a miss answers 404 wit
 
   before(async () => {
     const dir = tempDir();
-    ns = await startNatsServer(
-      `operator: ${JSON.stringify(writeFile(dir, "op.jwt", op.operatorJwt))}\nsystem_account: ${op.sys.getPublicKey()}\n` +
-        `resolver: MEMORY\nresolver_preload { ${op.sys.getPublicKey()}: ${JSON.stringify(op.sysJwt)} }\n`,
-    );
+    ns = await startMemoryResolver(op, dir);
     peer = await connectSys(ns.url, op);
     peer.subscribe("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", { callback: (_e, m) => void held.set(m.subject.split(".")[3]!, m) });
     await peer.flush();
@@ -202,10 +207,7 @@ describe("lookups - listeners that never answer, then a peer that does", () => {
 
   before(async () => {
     const dir = tempDir();
-    ns = await startNatsServer(
-      `operator: ${JSON.stringify(writeFile(dir, "op.jwt", op.operatorJwt))}\nsystem_account: ${op.sys.getPublicKey()}\n` +
-        `resolver: MEMORY\nresolver_preload { ${op.sys.getPublicKey()}: ${JSON.stringify(op.sysJwt)} }\n`,
-    );
+    ns = await startMemoryResolver(op, dir);
     // A foreign peer on the system account: silent for keys it lacks, like a cache resolver.
     peer = await connectSys(ns.url, op);
     peer.subscribe("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", {
