@@ -71,7 +71,6 @@ describe("lookups - a dir store connected to a URL-resolver nats-server", () => 
   });
 
   it("misses answer 404 on 'no responders', never waiting out a lookup", async () => {
-    // The nats-server may have asked us for the system account already: count from here.
     const asked = stats(t).asked;
     for (let i = 0; i < 20; i++) assert.equal((await get(t, createAccount().getPublicKey())).status, 404);
     const s = stats(t);
