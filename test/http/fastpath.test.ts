@@ -5,10 +5,12 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Router, ROUTER_HEADERS, type Route } from "../../src/http/router.js";
 import { accountJwt, createAccount, makeOperator, nowSec } from "../helpers/fixtures.js";
+import { tempDir } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { etagOf, raw } from "../helpers/http.js";
 
@@ -99,6 +101,34 @@ describe("http - fast path for plain account fetches", () => {
     const etag = (await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`)).headers.find((h) => h.startsWith("ETag: "))!.slice(6);
     const cond = await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { "If-None-Match": etag });
     assert.equal(cond.status, 304);
+  });
+});
+
+describe("http - the miss shortcut never answers 404 for an account that is stored but not cached", () => {
+  const op = makeOperator();
+  let t: TestServer;
+  before(async () => {
+    // A cache of 1 byte holds no view: every stored account is cold.
+    t = await startServer({ operator: op, store: { dir: join(tempDir(), "store"), cache: 1 } });
+  });
+  after(() => t.stop());
+
+  it("cold accounts are read and served 200; unknown ones still 404", async () => {
+    const stored = new Map<string, string>();
+    for (let i = 0; i < 3; i++) {
+      const key = createAccount().getPublicKey();
+      const jwt = accountJwt(key, op.signer);
+      assert.equal((await answer(t.base, "POST", `/jwt/v1/accounts/${key}`, {}, jwt)).status, 200);
+      stored.set(key, jwt);
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const [key, jwt] of stored) {
+        const r = await answer(t.base, "GET", `/jwt/v1/accounts/${key}`);
+        assert.equal(r.status, 200, key);
+        assert.equal(r.body, jwt);
+      }
+    }
+    assert.equal((await answer(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`)).status, 404);
   });
 });
 

@@ -113,7 +113,7 @@ describe("lookups - a dir store connected to a URL-resolver nats-server", () => 
     try {
       sys.publish(`$SYS.ACCOUNT.${b.getPublicKey()}.CLAIMS.UPDATE`, accountJwt(b, op.signer));
       await sys.flush();
-      await until("the announced JWT to be stored", () => t.server.registry.view(b.getPublicKey()) !== undefined);
+      await until("the announced JWT to be stored", () => t.server.registry.get(b.getPublicKey()) !== undefined);
     } finally {
       await sys.close();
     }
@@ -187,8 +187,8 @@ describe("lookups - at most nats.maxlookups open; over it a miss answers 404 wit
     assert.equal(stats(t).open, 2, "A's request was ended to make room");
     held.get(A)!.respond(accountJwt(a, op.signer));
     held.get(B)!.respond(accountJwt(b, op.signer));
-    await until("B's late JWT to be stored", () => t.server.registry.view(B) !== undefined);
-    assert.equal(t.server.registry.view(A), undefined, "A's late answer found no listener");
+    await until("B's late JWT to be stored", () => t.server.registry.get(B) !== undefined);
+    assert.equal(t.server.registry.get(A), undefined, "A's late answer found no listener");
     held.get(C)!.respond(accountJwt(c, op.signer));
     assert.equal((await asking).status, 200);
   });
