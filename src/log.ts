@@ -18,6 +18,8 @@ export interface LogFields {
   readonly source?: string;
   /** The refusal's error code (src/errors.ts). */
   readonly code?: string;
+  /** On a rate-limited line: how many lines like it were not written (see limitRepeats). */
+  readonly suppressed?: number;
 }
 
 export interface Logger {
@@ -61,7 +63,7 @@ const COLORS: Record<Level, string> = {
 };
 
 /** The JSON field names, in the order they are written (fixed, so lines compare easily). */
-const FIELD_NAMES = ["account", "jti", "source", "code"] as const;
+const FIELD_NAMES = ["account", "jti", "source", "code", "suppressed"] as const;
 
 const origin = BigInt(Math.round(performance.timeOrigin * 1000));
 /** Microsecond wall clock (Date has only milliseconds). */
@@ -117,6 +119,102 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
     },
     debugEnabled: cfg.debug,
     traceEnabled: cfg.trace,
+  };
+}
+
+export interface RepeatLimit {
+  /** Error codes (`fields.code`) whose lines are limited: the misses. */
+  readonly codes: readonly string[];
+  /** Length of a window in ms. */
+  readonly intervalMs: number;
+  /** Lines of one kind written in full per window; the rest are counted. */
+  readonly burst: number;
+  /** Wall clock in milliseconds. */
+  readonly now: () => number;
+  /** Runs `fn` after `ms` (default: an unref'd timer); writes a window's count once it closes. */
+  readonly schedule?: (fn: () => void, ms: number) => void;
+}
+
+/** A logger whose limited lines may still owe a count; `flush` writes it (on shutdown). */
+export interface LimitedLogger extends Logger {
+  flush(): void;
+}
+
+interface Window {
+  readonly start: number;
+  written: number;
+  suppressed: number;
+  last?: { readonly level: Level; readonly msg: string; readonly fields: LogFields };
+}
+
+/**
+ * A flood of misses must not flood the log: lines with one of `codes` are grouped by kind (level,
+ * source and code, whatever the account). A window opens with a kind's first line and lasts
+ * `intervalMs`; its first `burst` lines are written, later ones counted. When it closes, the last
+ * counted line is written with ` (N similar lines suppressed)` (N = the others; `suppressed` in
+ * JSON), so every line is either written or counted. Other lines pass straight through.
+ */
+export function limitRepeats(log: Logger, o: RepeatLimit): LimitedLogger {
+  const codes = new Set(o.codes);
+  const schedule = o.schedule ?? ((fn, ms) => setTimeout(fn, ms).unref());
+  const windows = new Map<string, Window>();
+
+  const close = (kind: string, w: Window): void => {
+    windows.delete(kind);
+    const last = w.last;
+    if (!last) return;
+    const others = w.suppressed - 1;
+    if (others === 0) log[last.level](last.msg, last.fields);
+    else log[last.level](`${last.msg} (${others} similar line${others === 1 ? "" : "s"} suppressed)`, { ...last.fields, suppressed: others });
+  };
+
+  const limited = (level: Level, msg: string, fields: LogFields | undefined): void => {
+    if (fields?.code === undefined || !codes.has(fields.code)) {
+      log[level](msg, fields);
+      return;
+    }
+    const kind = `${level} ${fields.source ?? ""} ${fields.code}`;
+    const t = o.now();
+    let w = windows.get(kind);
+    // A window also closes when the clock went back: counts must not wait for it to catch up.
+    if (w && (t - w.start >= o.intervalMs || t < w.start)) {
+      close(kind, w);
+      w = undefined;
+    }
+    if (!w) {
+      w = { start: t, written: 0, suppressed: 0 };
+      windows.set(kind, w);
+    }
+    if (w.written < o.burst) {
+      w.written++;
+      log[level](msg, fields);
+      return;
+    }
+    if (w.suppressed++ === 0) {
+      const open = w;
+      schedule(() => {
+        if (windows.get(kind) === open) close(kind, open);
+      }, Math.max(0, open.start + o.intervalMs - t));
+    }
+    w.last = { level, msg, fields };
+  };
+
+  return {
+    info: (m, f) => limited("info", m, f),
+    warn: (m, f) => limited("warn", m, f),
+    error: (m, f) => limited("error", m, f),
+    fatal: (m, f) => limited("fatal", m, f),
+    debug: (m, f) => {
+      if (log.debugEnabled) limited("debug", m, f);
+    },
+    trace: (m, f) => {
+      if (log.traceEnabled) limited("trace", m, f);
+    },
+    debugEnabled: log.debugEnabled,
+    traceEnabled: log.traceEnabled,
+    flush: () => {
+      for (const [kind, w] of [...windows]) close(kind, w);
+    },
   };
 }
 

@@ -12,7 +12,7 @@ import { errorText, isAccountServerError, StartupError } from "./errors.js";
 import { createApp, createListener } from "./http/app.js";
 import { Drain } from "./http/drain.js";
 import { CheckPool, isValidLiteralSubject, loadTrustFiles } from "./jwt/index.js";
-import { unixDate, type Logger } from "./log.js";
+import { limitRepeats, unixDate, type LimitedLogger, type Logger } from "./log.js";
 import { NatsLink } from "./nats/connection.js";
 import { createSignRequests, Notifier, openOutbox, PackSync, Responder } from "./nats/index.js";
 import { ExpirySweeper } from "./expiry.js";
@@ -69,6 +69,9 @@ function effectiveConfig(config: Config): Config {
   return { ...config, operatorJwtPath: nscOperatorJwtPath(nsc) };
 }
 
+/** GET misses (accounts, activations): 10 lines per kind in full per 10 s, the rest counted (see limitRepeats). */
+export const MISS_LOG_LIMIT = { codes: ["NOT_FOUND", "ACTIVATION_NOT_FOUND"], intervalMs: 10_000, burst: 10 } as const;
+
 export class AccountServer {
   private stopped = false;
   private reloads = 0;
@@ -77,7 +80,7 @@ export class AccountServer {
   readonly config: Config;
   readonly registry: AccountRegistry;
   readonly notifier: Notifier;
-  private readonly log: Logger;
+  private readonly log: LimitedLogger;
   private readonly link: NatsLink | undefined;
   private readonly http: Server;
   private readonly drain: Drain;
@@ -97,7 +100,7 @@ export class AccountServer {
 
   private constructor(parts: {
     config: Config;
-    log: Logger;
+    log: LimitedLogger;
     registry: AccountRegistry;
     notifier: Notifier;
     link: NatsLink | undefined;
@@ -144,9 +147,9 @@ export class AccountServer {
 
   /** The startup steps in order; `opened` hears of each thing that must be closed on a failure. */
   private static async compose(opts: ServerOptions, opened: (close: () => unknown) => void): Promise<AccountServer> {
-    const { log } = opts;
     const config = effectiveConfig(opts.config);
     const now = opts.now ?? Date.now;
+    const log = limitRepeats(opts.log, { ...MISS_LOG_LIMIT, now });
     log.info(`starting NATS Account server, version ${VERSION}`);
     log.info(`server time is ${unixDate(new Date(now()))}`);
 
@@ -241,6 +244,7 @@ export class AccountServer {
           log,
           now,
           lookupTimeoutMs: config.signRequestTimeout,
+          lookupLimits: { maxOpen: config.nats.maxLookups, missTtlMs: config.nats.lookupMissTtl, missKeys: config.nats.lookupMissKeys },
           name: config.nats.name,
           signing: config.signRequestSubject !== undefined,
           onRefused: (code) => metrics?.refusal("nats", code),
@@ -418,6 +422,7 @@ export class AccountServer {
                 found: this.responder.lookups.stats.found,
                 waited_out: this.responder.lookups.stats.waitedOut,
                 skipped: this.responder.lookups.stats.skipped,
+                ...this.responder.lookups.counts,
               },
             }
           : {}),
@@ -470,6 +475,7 @@ export class AccountServer {
     await this.registry.store.close();
     await this.historyLog?.close();
     this.metrics?.close();
+    this.log.flush();
     this.log.info("account server stopped");
   }
 }

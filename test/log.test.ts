@@ -1,10 +1,10 @@
 /**
  * Log line format: nats-server style timestamps with microseconds, labels, pid prefix, colours
- * only on terminals, level filtering, and the JSON alternative.
+ * only on terminals, level filtering, the JSON alternative, and misses rate-limited with a count.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, formatTimestamp, unixDate } from "../src/log.js";
+import { createLogger, formatTimestamp, limitRepeats, unixDate } from "../src/log.js";
 import { peekClaims } from "../src/jwt/index.js";
 import { accountJwt, createAccount, makeOperator } from "./helpers/fixtures.js";
 import { startServer } from "./helpers/server.js";
@@ -100,6 +100,92 @@ describe("log - fields from a running server (logging.json)", () => {
         { level: refused?.["level"], account: refused?.["account"], jti: refused?.["jti"], source: refused?.["source"], code: refused?.["code"] },
         { level: "error", account: key, jti: peekClaims(selfSigned)!.jti, source: "http", code: "SIGNING_NOT_ENABLED" },
       );
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe("log - repeated misses are rate-limited with a count", () => {
+  const miss = (key: string) => ({ account: key, source: "http", code: "NOT_FOUND" });
+  function limited(json = false) {
+    const lines: string[] = [];
+    let clock = 1_000_000;
+    const timers: Array<() => void> = [];
+    const log = limitRepeats(
+      createLogger({ ...base, time: false, json }, { write: (l) => lines.push(l.trimEnd()) }),
+      { codes: ["NOT_FOUND"], intervalMs: 1000, burst: 2, now: () => clock, schedule: (fn) => void timers.push(fn) },
+    );
+    return { lines, log, timers, advance: (ms: number) => (clock += ms) };
+  }
+
+  it("writes `burst` lines per window, then the last one with the count of the others when it closes", () => {
+    const { lines, log, timers, advance } = limited();
+    for (let i = 0; i < 7; i++) log.error(`K${i} - no matching account JWT - K${i}`, miss(`K${i}`));
+    log.error("K9 - bad JWT in request", { account: "K9", source: "http", code: "BAD_JWT" });
+    log.info("unrelated");
+    assert.deepEqual(lines, [
+      "[ERR] K0 - no matching account JWT - K0",
+      "[ERR] K1 - no matching account JWT - K1",
+      "[ERR] K9 - bad JWT in request",
+      "[INF] unrelated",
+    ]);
+    assert.equal(timers.length, 1, "one timer per window with suppressed lines");
+    advance(1000);
+    timers.shift()!();
+    assert.deepEqual(lines.slice(4), ["[ERR] K6 - no matching account JWT - K6 (4 similar lines suppressed)"]);
+    // The next miss opens a new window: written in full again.
+    log.error("K7 - no matching account JWT - K7", miss("K7"));
+    assert.equal(lines.at(-1), "[ERR] K7 - no matching account JWT - K7");
+  });
+
+  it("a window also closes on the next line after it ended, or on flush; one suppressed line is just written late", () => {
+    const { lines, log, advance } = limited();
+    for (let i = 0; i < 4; i++) log.error(`K${i}`, miss(`K${i}`));
+    advance(1000);
+    log.error("K4", miss("K4"));
+    assert.deepEqual(lines, ["[ERR] K0", "[ERR] K1", "[ERR] K3 (1 similar line suppressed)", "[ERR] K4"]);
+    log.error("K5", miss("K5"));
+    log.error("K6", miss("K6"));
+    log.flush();
+    assert.deepEqual(lines.slice(4), ["[ERR] K5", "[ERR] K6"]);
+    log.flush();
+    assert.equal(lines.length, 6, "nothing is owed twice");
+  });
+
+  it("json: the count is a field of its own and every line stays one JSON object", () => {
+    const { lines, log } = limited(true);
+    for (let i = 0; i < 5; i++) log.error(`K${i} - no matching account JWT - K${i}`, miss(`K${i}`));
+    log.flush();
+    const recs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(recs.length, 3);
+    assert.deepEqual(recs[2], {
+      level: "error",
+      msg: "K4 - no matching account JWT - K4 (2 similar lines suppressed)",
+      account: "K4",
+      source: "http",
+      code: "NOT_FOUND",
+      suppressed: 2,
+    });
+  });
+});
+
+describe("log - a flood of GET misses on a running server", () => {
+  it("10 lines in full per 10 s, then the count; the answers are all 404", async () => {
+    let clock = Date.now();
+    const t = await startServer({ operator: makeOperator(), now: () => clock });
+    try {
+      const mark = t.logs.length;
+      const key = createAccount().getPublicKey();
+      for (let i = 0; i < 25; i++) assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`)).status, 404);
+      // The same misses on the normal path (a query string) count as the same kind of line.
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}?check=false`)).status, 404);
+      const line = `${key.slice(0, 12)} - no matching account JWT - ${key}`;
+      const misses = () => t.logs.slice(mark).filter((l) => l.includes(line)).map((l) => l.replace(/^.*\[ERR\] /, ""));
+      assert.deepEqual(misses(), Array(10).fill(line));
+      clock += 10_000;
+      assert.equal((await fetch(`${t.base}/jwt/v1/accounts/${key}`)).status, 404);
+      assert.deepEqual(misses().slice(10), [`${line} (19 similar lines suppressed)`, line]);
     } finally {
       await t.stop();
     }

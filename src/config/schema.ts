@@ -91,6 +91,9 @@ const SCHEMA: Section = {
         usercredentials: { kind: "path", prop: "userCredentials" },
         syncinterval: { kind: "duration", prop: "syncInterval" },
         name: { kind: "string", prop: "name" },
+        maxlookups: { kind: "int", prop: "maxLookups", min: 0 },
+        lookupmissttl: { kind: "duration", prop: "lookupMissTtl" },
+        lookupmisskeys: { kind: "int", prop: "lookupMissKeys", min: 1 },
       } satisfies KeysOf<NatsConfig>,
     },
     store: {

@@ -83,6 +83,12 @@ export interface NatsConfig {
   readonly syncInterval: number;
   /** `server.name` in replies to NATS requests (nsc prints it); default `nats-account-server`. */
   readonly name?: string;
+  /** Most NATS lookups open at once for GET misses; a miss over it answers 404 without asking; 0 = never ask. */
+  readonly maxLookups: number;
+  /** ms a key that missed is answered 404 without asking again (until it changes); 0 = always ask. */
+  readonly lookupMissTtl: number;
+  /** Most keys remembered as missing. */
+  readonly lookupMissKeys: number;
 }
 
 /** Which backend holds the account JWTs. */
@@ -177,6 +183,9 @@ export function defaultConfig(): Config {
       reconnectWait: 1000,
       maxReconnects: -1,
       syncInterval: 60000,
+      maxLookups: 64,
+      lookupMissTtl: 5000,
+      lookupMissKeys: 10_000,
       tls: {},
     },
     store: {

@@ -7,8 +7,9 @@ import type { AccountRegistry, AccountView } from "../accounts.js";
 import { AccountServerError } from "../errors.js";
 import { isPublicKey, peekClaims } from "../jwt/index.js";
 import type { Notifier, SignRequests } from "../nats/index.js";
+import type { Logger } from "../log.js";
 import type { ForwardedAnswer } from "../replica.js";
-import { readBody, send } from "./respond.js";
+import { errorHeaders, readBody, refusalLine, send } from "./respond.js";
 import { cacheControl, freshFor, serveStored } from "./serve-jwt.js";
 import { ROUTER_HEADERS, type RequestContext } from "./router.js";
 
@@ -20,9 +21,13 @@ export interface AccountRoutesOptions {
   readonly now: () => number;
   /**
    * Asks the NATS system account for a key the store lacks (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`)
-   * and stores a valid answer; resolves once done, whatever the outcome.
+   * and stores a valid answer; resolves once done, whatever the outcome. Undefined when it does
+   * not ask (the key missed recently, too many lookups open, nobody to ask): answer 404 at once.
+   * Concurrent calls for one key share one request.
    */
-  readonly lookup?: (key: string) => Promise<unknown>;
+  readonly lookup?: (key: string) => Promise<unknown> | undefined;
+  /** Where refusals answered without the normal route (misses) are logged. */
+  readonly log: Logger;
   /** `signrequestsubject` is set: JWTs not signed by a trusted key go to the signing service. */
   readonly signing?: SignRequests;
   /** Replica mode: uploads go to the primary and its answer is relayed (see src/replica.ts). */
@@ -44,6 +49,14 @@ const PROBE_HEADERS: OutgoingHttpHeaders = {
 /** Probe answer for the router's fast path, headers precomputed. */
 const PROBE_FAST: readonly string[] = [...ROUTER_HEADERS, ...Object.entries(PROBE_HEADERS).flat().map(String)];
 
+/** The 404 of a miss, built once: the bytes sendError writes for NOT_FOUND, without an error object per request. */
+const MISS = new AccountServerError("NOT_FOUND");
+const MISS_BODY = MISS.body();
+const MISS_FAST: readonly string[] = [
+  ...ROUTER_HEADERS,
+  ...Object.entries({ ...errorHeaders("NOT_FOUND"), "Content-Length": Buffer.byteLength(MISS_BODY) }).flat().map(String),
+];
+
 /** A precomputed 200 answer for one view; Cache-Control counts down, so it is per max-age. */
 interface CachedAnswer {
   /** The max-age the headers were made for (-1: no `exp`, they never change). */
@@ -52,7 +65,7 @@ interface CachedAnswer {
 }
 
 export function accountRoutes(opts: AccountRoutesOptions) {
-  const { registry, notifier, now } = opts;
+  const { registry, notifier, now, log } = opts;
 
   function probe(_req: IncomingMessage, res: ServerResponse): void {
     send(res, 200, { ...PROBE_HEADERS });
@@ -105,10 +118,8 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     if (registry.get(key)) return loadThenAnswer(req, res, ctx, key);
     // A shared store still loading must not answer "no such account" for one it may hold.
     if (!registry.ready) throw new AccountServerError("STORE_UNAVAILABLE");
-    // A full nats-server or another account server may hold it: ask the system account.
-    if (opts.lookup && isPublicKey(key, "account") && !registry.isDeleted(key)) {
-      return lookupThenAnswer(req, res, ctx, key);
-    }
+    const asked = lookupFor(key);
+    if (asked) return lookupThenAnswer(req, res, ctx, key, asked);
     throw new AccountServerError("NOT_FOUND", { reason: key });
   }
 
@@ -118,8 +129,29 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     answer(req, res, ctx, view);
   }
 
-  async function lookupThenAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, key: string): Promise<void> {
-    await opts.lookup!(key);
+  /**
+   * The miss shortcut, after fastGet declined: a key the index lacks and nobody is asked for gets
+   * getAccount's 404 and log line, without an error object or the normal route.
+   */
+  function fastMiss(_req: IncomingMessage, res: ServerResponse, key: string): boolean {
+    // Indexed but not cached (fastGet declined it) is not a miss: getAccount reads it.
+    if (registry.get(key) !== undefined || !registry.ready) return false;
+    // A lookup started here is shared by key: getAccount, on the normal path, waits for the same one.
+    if (lookupFor(key) !== undefined) return false;
+    res.writeHead(404, MISS_FAST as string[]);
+    res.end(MISS_BODY);
+    log.error(refusalLine(key, MISS.phrase, key), { account: key, source: "http", code: "NOT_FOUND" });
+    return true;
+  }
+
+  /** A full nats-server or another account server may hold a valid, never-deleted key: ask the system account. */
+  function lookupFor(key: string): Promise<unknown> | undefined {
+    if (!opts.lookup || !isPublicKey(key, "account") || registry.isDeleted(key)) return undefined;
+    return opts.lookup(key);
+  }
+
+  async function lookupThenAnswer(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, key: string, asked: Promise<unknown>): Promise<void> {
+    await asked;
     const view = await registry.load(key);
     if (!view) throw new AccountServerError("NOT_FOUND", { reason: key });
     answer(req, res, ctx, view);
@@ -178,5 +210,5 @@ export function accountRoutes(opts: AccountRoutesOptions) {
     );
   }
 
-  return { probe, fastProbe, getAccount, fastGet, postAccount, deleteAccounts };
+  return { probe, fastProbe, getAccount, fastGet, fastMiss, postAccount, deleteAccounts };
 }

@@ -58,6 +58,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
   const accounts = accountRoutes({
     registry: opts.registry,
     notifier: opts.notifier,
+    log,
     maxBodyBytes: opts.config.maxBodyBytes,
     now: opts.now ?? Date.now,
     ...(opts.forward ? { forward: opts.forward } : {}),
@@ -68,7 +69,7 @@ export function createApp(opts: HttpAppOptions): RequestListener {
   const routes: Route[] = [
     { path: "/jwt/v1/accounts", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true, fast: accounts.fastProbe },
     { path: "/jwt/v1/accounts/", methods: { GET: accounts.probe, DELETE: accounts.deleteAccounts }, json: true, fast: accounts.fastProbe },
-    { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount }, fast: accounts.fastGet },
+    { path: "/jwt/v1/accounts/:key", methods: { GET: accounts.getAccount, POST: accounts.postAccount }, fast: (q, s, key) => accounts.fastGet(q, s, key) || accounts.fastMiss(q, s, key) },
     { path: "/jwt/v1/help", methods: { GET: (_q, res) => sendText(res, 200, HELP_TEXT) } },
     {
       path: "/jwt/v1/pack",

@@ -32,7 +32,9 @@ $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP; a valid answer is stored and served. The w
 signrequesttimeout once a peer outside this server's group (account servers sharing one KV
 bucket) has answered a lookup or brought JWTs in a pack sync; until then the first reply
 (another group member's "not held", "no responders") ends it, and after an unanswered lookup
-misses wait at most 100 ms. A key that missed is not asked again for 5 s unless it changes.
+misses wait at most 100 ms. At most nats.maxlookups (64) lookups are open at once; a miss over
+that answers 404 at once. A key that missed is not asked again for nats.lookupmissttl (5 s)
+unless it changes.
 
 ## POST /jwt/v1/accounts/<account public key>
 Body: the account JWT (what nsc push sends). The key must equal the JWT subject and the JWT must

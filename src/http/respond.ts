@@ -3,7 +3,7 @@
  * (status, legacy phrase, body style) and a log line.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { AccountServerError, ERROR_TABLE, errorText, isAccountServerError } from "../errors.js";
+import { AccountServerError, ERROR_TABLE, errorText, isAccountServerError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 
 export function send(
@@ -40,10 +40,9 @@ export function sendError(
   const e = isAccountServerError(err)
     ? err
     : new AccountServerError("INTERNAL", { reason: errorText(err) ?? String(err), cause: err });
-  const parts = [key.slice(0, 12), e.phrase, e.reason].filter((p) => p);
   const fields = { ...(key !== "" ? { account: key } : {}), ...extra, source: "http", code: e.code };
   if (e.code === "INTERNAL") log.error(`${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`, fields);
-  else log.error(parts.join(" - "), fields);
+  else log.error(refusalLine(key, e.phrase, e.reason), fields);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -53,13 +52,21 @@ export function sendError(
     send(res, e.status, { "Content-Type": "application/json" }, JSON.stringify(body));
     return;
   }
-  const style = ERROR_TABLE[e.code].style;
-  const headers: OutgoingHttpHeaders =
-    style === "http-error"
-      ? { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }
-      : { "Content-Type": "text/plain" };
+  const headers = errorHeaders(e.code);
   if (e.code === "BODY_TOO_LARGE") headers["Connection"] = "close";
   send(res, e.status, headers, e.body());
+}
+
+/** The log line of a refusal, as the Go server wrote it: `<key prefix> - <phrase> - <reason>`. */
+export function refusalLine(key: string, phrase: string, reason: string | undefined): string {
+  return [key.slice(0, 12), phrase, reason].filter((p) => p).join(" - ");
+}
+
+/** The headers of a plain-text error answer of `code`, by its body style (legacy section 2.12). */
+export function errorHeaders(code: ErrorCode): OutgoingHttpHeaders {
+  return ERROR_TABLE[code].style === "http-error"
+    ? { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }
+    : { "Content-Type": "text/plain" };
 }
 
 /** Read a request body, refusing (413) as soon as it exceeds `limit` bytes. */

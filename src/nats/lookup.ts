@@ -19,6 +19,19 @@ function lookupSubject(key: string): string {
   return `$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`;
 }
 
+/** How far lookups on GET misses may go (`nats.maxlookups`, `nats.lookupmissttl`, `nats.lookupmisskeys`). */
+export interface LookupLimits {
+  /**
+   * Most lookups open at once: those GETs wait for and those still listening for a late JWT after
+   * the GET was answered. A miss over it answers 404 without asking; 0 never asks.
+   */
+  readonly maxOpen: number;
+  /** How long, in ms, a key nobody had is answered 404 without asking (any change of the key ends it); 0: not at all. */
+  readonly missTtlMs: number;
+  /** Most keys remembered so; the oldest is forgotten first. */
+  readonly missKeys: number;
+}
+
 export interface LookupOptions {
   readonly registry: AccountRegistry;
   readonly link: NatsLink;
@@ -27,12 +40,8 @@ export interface LookupOptions {
   readonly timeoutMs: number;
   /** Account servers sharing one store (the bucket) form a group; a member cannot tell us anything. */
   readonly group: string;
-  /** Lookups GETs wait for at once; a miss beyond that answers 404 without asking. */
-  readonly maxInFlight?: number;
-  /** How long a key nobody had stays unasked (any change to the key ends it). */
-  readonly negativeMs?: number;
-  readonly negativeMax?: number;
-  /** Monotonic clock in milliseconds. */
+  readonly limits: LookupLimits;
+  /** Clock in milliseconds (the negative cache's). */
   readonly now?: () => number;
 }
 
@@ -42,12 +51,24 @@ export interface LookupStats {
   found: number;
   /** Lookups that waited the whole timeout without any reply. */
   waitedOut: number;
-  /** Misses answered without asking: negative cache, in-flight bound, nobody to ask. */
+  /** Misses answered without asking: negative cache, open-lookup bound, nobody to ask. */
   skipped: number;
 }
 
 /** What one reply tells us. */
 type Reply = "jwt" | "absent" | "no-responders";
+
+/** One request on NATS, from publish until its reply, its timeout or being cut short. */
+interface OpenLookup {
+  /** Resolves when the GET may answer: true when the JWT is now held. */
+  readonly waited: Promise<boolean>;
+  /** The GET was answered; the request only listens on for a late JWT. */
+  released: boolean;
+  /** The key changed meanwhile: a miss must not be remembered. */
+  changed: boolean;
+  /** End the request now (it no longer listens). */
+  stop(): void;
+}
 
 export class Lookups {
   readonly stats: LookupStats = { asked: 0, found: 0, waitedOut: 0, skipped: 0 };
@@ -56,14 +77,12 @@ export class Lookups {
   private readonly log: Logger;
   private readonly timeoutMs: number;
   readonly group: string;
-  private readonly maxInFlight: number;
-  private readonly negativeMs: number;
-  private readonly negativeMax: number;
+  private readonly limits: LookupLimits;
   private readonly now: () => number;
-  /** Lookups a GET still waits for (the bound); answered ones may listen on for a late JWT. */
+  /** Open lookups GETs still wait for. */
   private waiting = 0;
-  /** One lookup in flight per key: concurrent misses share it. */
-  private readonly inFlight = new Map<string, Promise<boolean>>();
+  /** One lookup open per key (concurrent misses share it), oldest first. */
+  private readonly open = new Map<string, OpenLookup>();
   /** Key → until when a miss answers at once (insertion order = expiry order). */
   private readonly negative = new Map<string, number>();
   /** Someone outside the group answered a lookup with a JWT, or a pack sync brought us JWTs. */
@@ -77,15 +96,20 @@ export class Lookups {
     this.log = o.log;
     this.timeoutMs = o.timeoutMs;
     this.group = o.group;
-    this.maxInFlight = o.maxInFlight ?? 64;
-    this.negativeMs = o.negativeMs ?? 5000;
-    this.negativeMax = o.negativeMax ?? 10_000;
+    this.limits = o.limits;
     this.now = o.now ?? (() => performance.now());
   }
 
   /** A change on the registry's feed: a cached "nobody holds it" for that key is stale. */
   accountChanged(key: string): void {
     this.negative.delete(key);
+    const o = this.open.get(key);
+    if (o) o.changed = true;
+  }
+
+  /** Lookups open now, and keys remembered as missing (for /healthz). */
+  get counts(): { open: number; remembered: number } {
+    return { open: this.open.size, remembered: this.negative.size };
   }
 
   /**
@@ -104,43 +128,51 @@ export class Lookups {
 
   /**
    * Ask for `key` (an HTTP GET missed). Whatever comes back goes through the registry like a
-   * sync. Resolves true when the JWT is now held.
+   * sync. Resolves true when the JWT is now held; undefined when not asked (answer 404 at once):
+   * the key missed recently, `maxOpen` GETs already wait, or there is nobody to ask. Random keys
+   * thus cost at most `maxOpen` requests at a time, never a queue.
    */
-  lookup(key: string): Promise<boolean> {
-    const shared = this.inFlight.get(key);
-    if (shared) return shared;
+  lookup(key: string): Promise<boolean> | undefined {
+    const shared = this.open.get(key);
+    if (shared) return shared.waited;
     const nc = this.link.connection;
     const askable = nc && isPublicKey(key, "account") && this.registry.store.writable && !this.isNegative(key);
-    if (!askable || this.waiting >= this.maxInFlight) {
+    if (!askable || this.waiting >= this.limits.maxOpen) {
       this.stats.skipped++;
-      return Promise.resolve(false);
+      return undefined;
     }
-    const asked = this.ask(nc, key);
-    const p = asked.waited.finally(() => {
-      // A lookup not waited for stays in flight (and shared) until its own timeout.
-      void asked.done.finally(() => {
-        if (this.inFlight.get(key) === p) this.inFlight.delete(key);
-      });
-    });
-    this.inFlight.set(key, p);
-    return p;
+    // Room for a GET that waits goes before listening on for late answers: end the oldest of those.
+    if (this.open.size >= this.limits.maxOpen) {
+      for (const [k, o] of this.open) {
+        if (!o.released) continue;
+        this.open.delete(k);
+        o.stop();
+        break;
+      }
+    }
+    const o = this.ask(nc, key);
+    this.open.set(key, o);
+    return o.waited;
   }
 
   private isNegative(key: string): boolean {
     const until = this.negative.get(key);
     if (until === undefined) return false;
-    if (until > this.now()) return true;
+    const t = this.now();
+    // Past its time, or a clock set back (an entry never outlives its TTL).
+    if (t < until && until - t <= this.limits.missTtlMs) return true;
     this.negative.delete(key);
     return false;
   }
 
   private remember(key: string): void {
-    if (this.negative.size >= this.negativeMax) {
+    if (this.limits.missTtlMs <= 0) return;
+    this.negative.delete(key);
+    if (this.negative.size >= this.limits.missKeys) {
       const oldest = this.negative.keys().next().value;
       if (oldest !== undefined) this.negative.delete(oldest);
     }
-    this.negative.delete(key);
-    this.negative.set(key, this.now() + this.negativeMs);
+    this.negative.set(key, this.now() + this.limits.missTtlMs);
   }
 
   /** How long a miss waits for a first reply once lookups have gone unanswered. */
@@ -149,29 +181,33 @@ export class Lookups {
   /**
    * One request. `waited` resolves when the GET may answer: on a JWT; on "no responders"; with
    * answerers known, otherwise after the timeout; before that, on any first reply (a member's
-   * "absent") or after the timeout, and once a lookup went unanswered after PROBE_MS. `done`
-   * resolves when the request is over: a JWT arriving after `waited` is still stored.
+   * "absent") or after the timeout, and once a lookup went unanswered after PROBE_MS. The request
+   * stays open until then or the timeout: a JWT arriving after `waited` is still stored.
    */
-  private ask(nc: NatsConnection, key: string): { waited: Promise<boolean>; done: Promise<boolean> } {
+  private ask(nc: NatsConnection, key: string): OpenLookup {
     this.stats.asked++;
     const mode = this.mode;
     const inbox = createInbox();
     const sub = nc.subscribe(inbox);
     const h = headers();
     h.set(GROUP_HEADER, this.group);
-    let released = false;
     let resolveWaited: (found: boolean) => void = () => {};
-    const waited = new Promise<boolean>((r) => (resolveWaited = r));
+    const o: OpenLookup = {
+      waited: new Promise<boolean>((r) => (resolveWaited = r)),
+      released: false,
+      changed: false,
+      stop: () => sub.unsubscribe(),
+    };
     this.waiting++;
     const release = (found: boolean): void => {
-      if (released) return;
-      released = true;
+      if (o.released) return;
+      o.released = true;
       this.waiting--;
       resolveWaited(found);
     };
     const probe =
       mode === "none" ? setTimeout(() => setImmediate(() => release(false)), Math.min(this.timeoutMs, Lookups.PROBE_MS)) : undefined;
-    const done = (async (): Promise<boolean> => {
+    void (async (): Promise<boolean> => {
       const timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs);
       try {
         nc.publish(lookupSubject(key), "", { reply: inbox, headers: h });
@@ -181,7 +217,7 @@ export class Lookups {
           if (r === "no-responders") return false;
           if (mode !== "answerers") release(false);
         }
-        if (!released) {
+        if (!o.released) {
           this.stats.waitedOut++;
           if (mode === "first") {
             this.silence = true;
@@ -195,20 +231,23 @@ export class Lookups {
         clearTimeout(probe);
         sub.unsubscribe();
       }
-    })().then(
-      (found) => {
-        if (found) this.stats.found++;
-        else this.remember(key);
+    })()
+      .then(
+        (found) => {
+          if (found) this.stats.found++;
+          else if (!o.changed) this.remember(key);
+          return found;
+        },
+        (err: unknown) => {
+          this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${errorText(err)}`);
+          return false;
+        },
+      )
+      .then((found) => {
         release(found);
-        return found;
-      },
-      (err: unknown) => {
-        this.log.debug(`lookup of ${key.slice(0, 12)} on NATS: ${errorText(err)}`);
-        release(false);
-        return false;
-      },
-    );
-    return { waited, done };
+        if (this.open.get(key) === o) this.open.delete(key);
+      });
+    return o;
   }
 
   private async onReply(key: string, m: Msg): Promise<Reply> {

@@ -11,7 +11,7 @@ import { encodePublicKey, peekClaims } from "../jwt/index.js";
 import type { Logger } from "../log.js";
 import { VERSION } from "../version.js";
 import type { NatsLink } from "./connection.js";
-import { GROUP_HEADER, Lookups } from "./lookup.js";
+import { GROUP_HEADER, Lookups, type LookupLimits } from "./lookup.js";
 import { DELETE_SUBJECT, type Notifier } from "./notifier.js";
 
 /** Asked by full and cache resolvers for an account they do not hold. */
@@ -67,6 +67,8 @@ export interface ResponderOptions {
   readonly log: Logger;
   /** ms to wait for an answer to our own LOOKUP (the legacy `signrequesttimeout`). */
   readonly lookupTimeoutMs: number;
+  /** Bounds of our own lookups (open at once, remembered misses). */
+  readonly lookupLimits: LookupLimits;
   /**
    * The account servers sharing our store (the bucket name of a KV store): they tell each other
    * apart from other peers. Default: this process alone.
@@ -133,6 +135,8 @@ export class Responder {
       log: o.log,
       timeoutMs: o.lookupTimeoutMs,
       group: o.group ?? this.identity.id,
+      now: this.now,
+      limits: o.lookupLimits,
     });
     o.link.onConnected((nc) => this.attach(nc));
   }
@@ -227,7 +231,7 @@ export class Responder {
   }
 
   /** Ask the system account for `key` (an HTTP GET missed); resolves true when it is now held. */
-  lookup(key: string): Promise<boolean> {
+  lookup(key: string): Promise<boolean> | undefined {
     return this.lookups.lookup(key);
   }
 

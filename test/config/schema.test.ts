@@ -145,6 +145,9 @@ describe("configFromConf: mapping", () => {
         tls: { root: "/ca", cert: "/nc", key: "/nk" },
         userCredentials: "/sys.creds",
         syncInterval: 60000,
+        maxLookups: 64,
+        lookupMissTtl: 5000,
+        lookupMissKeys: 10_000,
       },
       store: {
         dir: "/data",
@@ -182,6 +185,12 @@ describe("configFromConf: mapping", () => {
     { name: "maxreconnects -1", text: "nats { maxreconnects: -1 }", check: (c) => c.nats.maxReconnects, want: -1 },
     { name: "pack sync interval", text: "nats { syncinterval: 30s }", check: (c) => c.nats.syncInterval, want: 30000 },
     { name: "server name in replies", text: "nats { name: as-1 }", check: (c) => c.nats.name, want: "as-1" },
+    {
+      name: "lookup bounds",
+      text: "nats { maxlookups: 8, lookupmissttl: 2s, lookupmisskeys: 100 }",
+      check: (c) => [c.nats.maxLookups, c.nats.lookupMissTtl, c.nats.lookupMissKeys],
+      want: [8, 2000, 100],
+    },
     { name: "later duplicate wins", text: "http { Port: 1 }\nhttp { port: 2 }", check: (c) => c.http.port, want: 2 },
     { name: "empty path unsets", text: "operatorjwtpath: \"\"", check: (c) => c.operatorJwtPath, want: undefined },
     { name: "empty host = all interfaces", text: 'http { host: "" }', check: (c) => c.http.host, want: "" },

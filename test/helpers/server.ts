@@ -40,7 +40,7 @@ export interface TestServerOptions {
   /** The signing-service branch. */
   readonly sign?: { readonly subject: string; readonly timeoutMs?: number };
   /** Top-level settings (the sections have their own options). */
-  readonly config?: Partial<Pick<Config, "maxClockSkew">>;
+  readonly config?: Partial<Pick<Config, "maxClockSkew" | "signRequestTimeout">>;
   readonly metrics?: Partial<MetricsConfig>;
   readonly ui?: Partial<UiConfig>;
   readonly logging?: Partial<Config["logging"]>;

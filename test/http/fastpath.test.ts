@@ -5,10 +5,12 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Router, ROUTER_HEADERS, type Route } from "../../src/http/router.js";
 import { accountJwt, createAccount, makeOperator, nowSec } from "../helpers/fixtures.js";
+import { tempDir } from "../helpers/processes.js";
 import { startServer, type TestServer } from "../helpers/server.js";
 import { etagOf, raw } from "../helpers/http.js";
 
@@ -71,6 +73,25 @@ describe("http - fast path for plain account fetches", () => {
     assert.ok(after.headers.includes(`ETag: ${etagOf(next)}`), after.headers.join("\n"));
   });
 
+  it("a miss answers and logs exactly as the normal path does", async () => {
+    for (const key of [createAccount().getPublicKey(), "NOTAKEY", "a%20b"]) {
+      for (const method of ["GET", "HEAD"]) {
+        // A new window of the miss-line rate limit each time: both lines are written.
+        clock += 10_000;
+        const mark = t.logs.length;
+        const fast = await answer(t.base, method, `/jwt/v1/accounts/${key}`);
+        const normal = await answer(t.base, method, `/jwt/v1/accounts/${key}?unused=1`);
+        assert.equal(fast.status, 404);
+        assert.deepEqual(fast, normal, `${method} ${key}`);
+        assert.deepEqual(fast.headers, ["Vary: Origin", "Content-Type: text/plain", "Content-Length: 24"]);
+        const lines = t.logs.slice(mark).filter((l) => l.includes("[ERR]")).map((l) => l.replace(/^.*\[ERR\] /, ""));
+        const shown = decodeURIComponent(key);
+        assert.deepEqual(lines, [1, 2].map(() => `${shown.slice(0, 12)} - no matching account JWT - ${shown}`));
+      }
+    }
+    clock -= 60_000;
+  });
+
   it("unknown accounts, Origin and If-None-Match still get the normal answers", async () => {
     const unknown = await answer(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`);
     assert.equal(unknown.status, 404);
@@ -80,6 +101,34 @@ describe("http - fast path for plain account fetches", () => {
     const etag = (await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`)).headers.find((h) => h.startsWith("ETag: "))!.slice(6);
     const cond = await answer(t.base, "GET", `/jwt/v1/accounts/${noExp}`, { "If-None-Match": etag });
     assert.equal(cond.status, 304);
+  });
+});
+
+describe("http - the miss shortcut never answers 404 for an account that is stored but not cached", () => {
+  const op = makeOperator();
+  let t: TestServer;
+  before(async () => {
+    // A cache of 1 byte holds no view: every stored account is cold.
+    t = await startServer({ operator: op, store: { dir: join(tempDir(), "store"), cache: 1 } });
+  });
+  after(() => t.stop());
+
+  it("cold accounts are read and served 200; unknown ones still 404", async () => {
+    const stored = new Map<string, string>();
+    for (let i = 0; i < 3; i++) {
+      const key = createAccount().getPublicKey();
+      const jwt = accountJwt(key, op.signer);
+      assert.equal((await answer(t.base, "POST", `/jwt/v1/accounts/${key}`, {}, jwt)).status, 200);
+      stored.set(key, jwt);
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const [key, jwt] of stored) {
+        const r = await answer(t.base, "GET", `/jwt/v1/accounts/${key}`);
+        assert.equal(r.status, 200, key);
+        assert.equal(r.body, jwt);
+      }
+    }
+    assert.equal((await answer(t.base, "GET", `/jwt/v1/accounts/${createAccount().getPublicKey()}`)).status, 404);
   });
 });
 
