@@ -111,9 +111,12 @@ async function main(): Promise<void> {
         "Every upload is a new account, signed by the operator's signing key. Ours answers 200 once the " +
         "change is durable in the store's write-ahead journal (one fdatasync shared by the uploads that " +
         "arrived together) and the file is in place; the files are fsynced by the next checkpoint. The " +
-        "reference fsyncs each file and its directory before answering. CPU µs/upload is the server " +
-        "process's user+system time divided by the uploads (warm-up included): the server is pinned to one " +
-        "CPU and CPU-bound, so this is the figure that explains the rate.\n\n" +
+        "legacy-equivalent reference (bench/ref/legacy-ref.ts) does per upload what the Go server does: " +
+        "decode the JWT, check the subject is the URL's key and an operator key issued it, verify the " +
+        "Ed25519 signature (node:crypto), write the file (temp + rename, no fsync). The durable reference " +
+        "(bench/ref/durable-ref.ts) checks nothing and fsyncs each file and its directory before answering. " +
+        "CPU µs/upload is the server process's user+system time divided by the uploads (warm-up included): " +
+        "the server is pinned to one CPU and CPU-bound, so this is the figure that explains the rate.\n\n" +
         p.markdown,
     );
   }

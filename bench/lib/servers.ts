@@ -85,11 +85,15 @@ export interface RefServer {
 }
 
 /** One of the reference servers in bench/ref/ (run through tsx like every bench script). */
-export async function startRef(env: BenchEnv, script: "ceiling" | "durable-ref", arg: string): Promise<RefServer> {
+export async function startRef(
+  env: BenchEnv,
+  script: "ceiling" | "durable-ref" | "legacy-ref",
+  ...args: readonly string[]
+): Promise<RefServer> {
   const port = await freePort();
   const proc = new Child(
     process.execPath,
-    ["--import", "tsx", join(env.root, `bench/ref/${script}.ts`), String(port), arg],
+    ["--import", "tsx", join(env.root, `bench/ref/${script}.ts`), String(port), ...args],
     { cpu: env.serverCpu, cwd: env.root, logFile: join(env.work, `${script}-${++seq}.log`) },
   );
   const startMs = (await proc.waitFor(/listening/, 60_000)) - proc.startedAt;
