@@ -53,7 +53,7 @@ function parseArgs(argv: readonly string[]): Args {
   let write = false;
   let build = true;
   let only = new Set<Section>(SECTIONS);
-  let budgetSec = 40 * 60;
+  let budgetSec = 60 * 60;
   let accounts: number[] | undefined;
   let storeCache: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -88,11 +88,11 @@ function parseArgs(argv: readonly string[]): Args {
   return { quick, write, build, only, budgetSec, accounts, storeCache };
 }
 
-/** The commit measured, with "+dirty" when the work tree has uncommitted changes. */
+/** The server code measured: the last commit that changed src/ or bin/, "+dirty" with uncommitted changes there. */
 function commitOf(root: string): string {
   const git = (...a: string[]): string => spawnSync("git", ["-C", root, ...a], { encoding: "utf8" }).stdout?.trim() ?? "";
-  const head = git("rev-parse", "--short", "HEAD") || "unknown";
-  return git("status", "--porcelain", "--", "src", "bin") ? `${head}+dirty` : head;
+  const last = git("log", "-1", "--format=%h %cs", "--", "src", "bin") || "unknown";
+  return git("status", "--porcelain", "--", "src", "bin") ? `${last} +dirty` : last;
 }
 
 async function main(): Promise<void> {
