@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   }
   if (args.only.has("startup")) {
     say("startup with large stores");
-    const support = storeCacheSupport(ROOT);
+    const support = await storeCacheSupport(ROOT, work);
     say(
       support.flag || support.config
         ? `  the server takes a store cache size (${support.flag ?? "store.cache"}): ${args.storeCache ?? "its default"}`

@@ -134,9 +134,29 @@ export interface StoreCacheSupport {
   readonly helpLine: string | undefined;
 }
 
-export function storeCacheSupport(root: string): StoreCacheSupport {
-  const r = spawnSync(process.execPath, [join(root, "bin/nats-account-server.js"), "--help"], { encoding: "utf8" });
-  return parseStoreCacheHelp(`${r.stdout ?? ""}\n${r.stderr ?? ""}`);
+/**
+ * Read from `--help`; when it is silent, a probe: a memory-store instance started with
+ * `store { cache: … }` and `-dump` has the setting if it neither warns of an unknown key nor
+ * leaves the cache out of its effective configuration.
+ */
+export async function storeCacheSupport(root: string, work: string): Promise<StoreCacheSupport> {
+  const cli = join(root, "bin/nats-account-server.js");
+  const r = spawnSync(process.execPath, [cli, "--help"], { encoding: "utf8" });
+  const fromHelp = parseStoreCacheHelp(`${r.stdout ?? ""}\n${r.stderr ?? ""}`);
+  if (fromHelp.flag || fromHelp.config) return fromHelp;
+  const conf = join(work, "cache-probe.conf");
+  writeFileSync(conf, `http { host: "127.0.0.1", port: ${await freePort()} }\nstore { cache: 1048576 }\n`);
+  const probe = new Child(process.execPath, [cli, "-c", conf, "-dump"], { cwd: work, logFile: join(work, "cache-probe.log") });
+  try {
+    await probe.waitFor(/nats-account-server is running/, 30_000);
+  } catch {
+    return fromHelp;
+  } finally {
+    await probe.stop();
+  }
+  const out = probe.output();
+  const config = !/unknown configuration key "store\.cache"/i.test(out) && dumpedStoreCache(out) !== undefined;
+  return { flag: undefined, config, helpLine: config ? "store.cache (not in --help; accepted by the configuration)" : undefined };
 }
 
 export function parseStoreCacheHelp(help: string): StoreCacheSupport {
