@@ -30,11 +30,11 @@ export function targets(f: RunFigures): Target[] {
     const n = `${fmt(r.accounts)} accounts${r.cache.startsWith("none") ? "" : ` (cache ${r.cache})`}`;
     if (r.accounts === 1_000_000) {
       out.push({ what: `${n}: first 200 after spawn`, measured: `${fmt(r.firstGetMs)} ms`, goal: "≤ 2,000 ms", pass: r.firstGetMs <= 2000 });
-      out.push({ what: `${n}: RSS after a GET of every account`, measured: `${r.rssAfterAll.toFixed(0)} MB`, goal: "≤ 400 MB", pass: r.rssAfterAll <= 400 });
+      out.push({ what: `${n}: RSS after a GET of every account`, measured: `${fmt(r.rssAfterAll)} MB`, goal: "≤ 400 MB", pass: r.rssAfterAll <= 400 });
     }
     if (r.accounts === 100_000) {
       const peak = Math.max(r.rssReady, r.rssIndexed, r.rssAfterAll);
-      out.push({ what: `${n}: RSS (most of ready, indexed, after GET all)`, measured: `${peak.toFixed(0)} MB`, goal: "≤ 120 MB", pass: peak <= 120 });
+      out.push({ what: `${n}: RSS (most of ready, indexed, after GET all)`, measured: `${fmt(peak)} MB`, goal: "≤ 120 MB", pass: peak <= 120 });
     }
     out.push({
       what: `${n}: cold GET of each once`,
