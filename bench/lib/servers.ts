@@ -175,6 +175,8 @@ export function storeCacheArgs(s: StoreCacheSupport, size: string): { cliArgs: s
 /** The store cache size the server reports in its `-dump` of the effective configuration, if any. */
 export function dumpedStoreCache(log: string): string | undefined {
   const store = /"store"\s*:\s*\{[^}]*\}/.exec(log)?.[0] ?? "";
-  const m = /"(cache\w*)"\s*:\s*("[^"]*"|[\d.]+)/i.exec(store);
-  return m ? `${m[1]}: ${m[2]}` : undefined;
+  const m = /"cache\w*"\s*:\s*("[^"]*"|[\d.]+)/i.exec(store);
+  if (!m) return undefined;
+  const bytes = Number(m[1]);
+  return Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(bytes % 2 ** 20 ? 1 : 0)} MiB` : m[1];
 }

@@ -27,7 +27,7 @@ export interface RunFigures {
 export function targets(f: RunFigures): Target[] {
   const out: Target[] = [];
   for (const r of f.startup?.rows ?? []) {
-    const n = `${fmt(r.accounts)} accounts${r.cache.startsWith("none") ? "" : ` (cache ${r.cache})`}`;
+    const n = `${fmt(r.accounts)} accounts${r.cache.startsWith("none") ? "" : `, store cache ${r.cache}`}`;
     if (r.accounts === 1_000_000) {
       out.push({ what: `${n}: first 200 after spawn`, measured: `${fmt(r.firstGetMs)} ms`, goal: "≤ 2,000 ms", pass: r.firstGetMs <= 2000 });
       out.push({ what: `${n}: RSS after a GET of every account`, measured: `${fmt(r.rssAfterAll)} MB`, goal: "≤ 400 MB", pass: r.rssAfterAll <= 400 });
