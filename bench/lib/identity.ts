@@ -48,12 +48,21 @@ function encodeSeed(kind: Kind, raw: Uint8Array): string {
 
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
-export function newIdentity(kind: Kind): Identity {
-  const seed = randomBytes(32);
+/** The identity of `kind` whose Ed25519 private key is the 32 bytes `seed`. */
+export function identityFromSeed(kind: Kind, seed: Uint8Array): Identity {
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
   const jwk = key.export({ format: "jwk" });
   const raw = Buffer.from(jwk.x ?? "", "base64url");
   return { kind, pub: encodePublic(kind, raw), seed: encodeSeed(kind, seed), key };
+}
+
+export function newIdentity(kind: Kind): Identity {
+  return identityFromSeed(kind, randomBytes(32));
+}
+
+/** The 32 seed bytes of `id`, hex (for a file that must restore the same identity later). */
+export function rawSeedHex(id: Identity): string {
+  return Buffer.from(id.key.export({ format: "jwk" }).d ?? "", "base64url").toString("hex");
 }
 
 /** A valid account public key nobody holds the seed of (stored accounts never sign anything). */
@@ -130,6 +139,29 @@ export function makeOperator(): OperatorSet {
     operator,
   );
   return { operator, signer, operatorJwt, sys, sysJwt: accountJwt(sys.pub, signer, { name: "SYS" }) };
+}
+
+/** The operator set as JSON (raw seeds in hex), for a store kept across runs. */
+export function operatorToJson(op: OperatorSet): string {
+  return JSON.stringify({
+    operator: rawSeedHex(op.operator),
+    signer: rawSeedHex(op.signer),
+    sys: rawSeedHex(op.sys),
+    operatorJwt: op.operatorJwt,
+    sysJwt: op.sysJwt,
+  });
+}
+
+export function operatorFromJson(text: string): OperatorSet {
+  const j = JSON.parse(text) as Record<"operator" | "signer" | "sys" | "operatorJwt" | "sysJwt", string>;
+  const id = (kind: Kind, hex: string): Identity => identityFromSeed(kind, Buffer.from(hex, "hex"));
+  return {
+    operator: id("operator", j.operator),
+    signer: id("operator", j.signer),
+    sys: id("account", j.sys),
+    operatorJwt: j.operatorJwt,
+    sysJwt: j.sysJwt,
+  };
 }
 
 /** A creds file for a new user of `account` (which must hold its seed). */

@@ -1,7 +1,7 @@
 /**
  * Tables and the machine description for the benchmark output and bench/RESULTS.md.
  */
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { spawnSync } from "node:child_process";
 import { HAS_TASKSET } from "./procs.js";
 
@@ -44,6 +44,8 @@ export function machine(tmp: string): string {
     `- memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB; kernel ${release()}; Node ${process.version}`,
     `- temp/store filesystem: ${fsType(tmp)} (${tmp})`,
     `- ${ns}; load generator: autocannon 8.0.0`,
+    // Req/s and latency move with whatever else runs; CPU per request hardly does.
+    `- load average (1, 5, 15 min) when the run ended: ${loadavg().map((l) => l.toFixed(1)).join(", ")}`,
     HAS_TASKSET && c.length >= 2
       ? "- pinning: servers under test on CPU 0, load generator on CPU 1 (taskset)"
       : "- pinning: none (taskset missing or a single CPU): server and load generator share the CPUs",

@@ -30,6 +30,9 @@ export interface HttpFigures {
   readonly markdown: string;
 }
 
+export const HIT = "GET stored account (hit)";
+export const MISS = "GET unknown account (404)";
+
 export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string) => void): Promise<HttpFigures> {
   const key = randomAccountKey();
   const jwt = accountJwt(key, env.op.signer, { name: "HIT" });
@@ -43,8 +46,8 @@ export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string
 
   const lr = { root: env.root, work: env.work, cpu: env.loadCpu };
   const scenarios: Array<[string, string]> = [
-    ["GET stored account (hit)", `/jwt/v1/accounts/${key}`],
-    ["GET unknown account (404)", `/jwt/v1/accounts/${randomAccountKey()}`],
+    [HIT, `/jwt/v1/accounts/${key}`],
+    [MISS, `/jwt/v1/accounts/${randomAccountKey()}`],
     ["GET resolver probe", "/jwt/v1/accounts/"],
   ];
   // Other work on the machine comes and goes: the ceiling and our scenarios are interleaved
@@ -111,5 +114,23 @@ export async function httpSection(env: BenchEnv, o: HttpOptions, say: (s: string
     ],
     cells,
   );
-  return { rows, markdown };
+  // A miss is a request too: the 404 rate and CPU next to the hit's at each connection count.
+  const missCells: Cell[][] = o.connections.map((c) => {
+    const hit = rows.find((r) => r.scenario === HIT && r.connections === c)!;
+    const miss = rows.find((r) => r.scenario === MISS && r.connections === c)!;
+    return [
+      c,
+      Math.round(hit.ours.rps),
+      Math.round(miss.ours.rps),
+      ratio(miss.ours.rps, hit.ours.rps),
+      hit.oursCpuUs.toFixed(0),
+      miss.oursCpuUs.toFixed(0),
+      ratio(miss.oursCpuUs, hit.oursCpuUs),
+    ];
+  });
+  const missTable = table(
+    ["conns", "hit req/s", "404 req/s", "404 / hit rate", "CPU µs/hit", "CPU µs/404", "404 / hit CPU"],
+    missCells,
+  );
+  return { rows, markdown: `${markdown}\n\nUnknown account (404) next to the stored one (hit), ours:\n\n${missTable}` };
 }
