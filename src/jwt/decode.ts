@@ -63,7 +63,20 @@ function parseObject(buf: Buffer, part: string): Record<string, unknown> {
   return v;
 }
 
+/** Header chunks parsed recently: nearly every JWT carries one of a very few, parsed once here. */
+const HEADER_CACHE_MAX = 16;
+const headerCache = new Map<string, JwtHeader>();
+
 function parseHeader(chunk: string): JwtHeader {
+  const hit = headerCache.get(chunk);
+  if (hit) return hit;
+  const header = readHeader(chunk);
+  if (headerCache.size >= HEADER_CACHE_MAX) headerCache.delete(headerCache.keys().next().value!);
+  headerCache.set(chunk, header);
+  return header;
+}
+
+function readHeader(chunk: string): JwtHeader {
   const h = parseObject(decodeChunk(chunk, "header"), "header");
   const err = checkShape(h, HEADER, "Header");
   if (err) throw bad(`header: ${err}`);
@@ -72,7 +85,7 @@ function parseHeader(chunk: string): JwtHeader {
   if (typ.toUpperCase() !== "JWT") throw bad(`not supported type ${JSON.stringify(typ)}`);
   const lower = alg.toLowerCase();
   if (lower !== ALG_V1 && lower !== ALG_V2) throw bad(`unexpected ${JSON.stringify(alg)} algorithm`);
-  return { typ, alg };
+  return Object.freeze({ typ, alg });
 }
 
 function splitToken(token: string): [string, string, string] {

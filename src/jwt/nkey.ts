@@ -79,6 +79,9 @@ function decodePublic(key: string): Uint8Array | undefined {
 
 /** The kind of a public nkey, or undefined if it is not one (any defect at all). */
 export function publicKeyKind(key: string): KeyKind | undefined {
+  // Issuers are checked several times per JWT (decoder, addressing, validation): known ones are not decoded again.
+  const hit = keyCache.get(key);
+  if (hit) return hit.kind;
   const raw = decodePublic(key);
   return raw ? KIND_BY_PREFIX.get(raw[0] as number) : undefined;
 }
@@ -126,7 +129,7 @@ const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
 /** Issuers repeat (a few operator keys sign everything), so key objects are reused. */
 const KEY_CACHE_MAX = 10_000;
-const keyCache = new Map<string, KeyObject>();
+const keyCache = new Map<string, { readonly obj: KeyObject; readonly kind: KeyKind }>();
 
 /**
  * The node:crypto Ed25519 public key for a public nkey of any kind (Go verifies with
@@ -135,7 +138,7 @@ const keyCache = new Map<string, KeyObject>();
  */
 export function publicKeyObject(key: string): KeyObject {
   const hit = keyCache.get(key);
-  if (hit) return hit;
+  if (hit) return hit.obj;
   const raw = decodePublic(key);
   if (!raw) throw new AccountServerError("BAD_JWT", { reason: `invalid public nkey ${JSON.stringify(key)}` });
   const der = Buffer.concat([SPKI_PREFIX, raw.subarray(1, 33)]);
@@ -145,14 +148,14 @@ export function publicKeyObject(key: string): KeyObject {
     const oldest = keyCache.keys().next();
     if (!oldest.done) keyCache.delete(oldest.value);
   }
-  keyCache.set(key, obj);
+  keyCache.set(key, { obj, kind: KIND_BY_PREFIX.get(raw[0] as number)! });
   return obj;
 }
 
 /** Ed25519 check of `sig` over `data` by the public nkey `key`; false on any defect. */
 export function verifySignature(key: string, data: Uint8Array, sig: Uint8Array): boolean {
   if (sig.length !== 64) return false;
-  let obj = keyCache.get(key);
+  let obj = keyCache.get(key)?.obj;
   if (!obj) {
     if (decodePublic(key) === undefined) return false;
     obj = publicKeyObject(key);
