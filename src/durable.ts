@@ -2,6 +2,7 @@
  * Durable file primitives shared by the stores and the state files: an atomic replace that
  * survives a crash, and fsync of a directory so that renames and unlinks in it do too.
  */
+import { close, fdatasync, fsync, open as openFd } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -9,14 +10,32 @@ import { basename, dirname, join } from "node:path";
 export const FILE_MODE = 0o640;
 export const DIR_MODE = 0o750;
 
+/**
+ * Open `path` read-only, fsync it (`fdatasync` with `dataOnly`) and close it. Through the callback
+ * API: a checkpoint does this once per changed file and directory, and a FileHandle (promises API)
+ * costs about a quarter more CPU per file for the same three system calls.
+ */
+export function syncPath(path: string, dataOnly: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    openFd(path, "r", (openErr, fd) => {
+      if (openErr) {
+        reject(openErr);
+        return;
+      }
+      (dataOnly ? fdatasync : fsync)(fd, (syncErr) => {
+        close(fd, (closeErr) => {
+          const err = syncErr ?? closeErr;
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+    });
+  });
+}
+
 /** fsync a directory, so a rename, creation or unlink in it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+export function fsyncDir(dir: string): Promise<void> {
+  return syncPath(dir, false);
 }
 
 let tempSeq = 0;

@@ -2,8 +2,7 @@
  * Journaled writes of the directory store: each change is durable in the write-ahead journal
  * (group commit) before it is acknowledged; checkpoints fsync the files and drop the journal.
  */
-import { open } from "node:fs/promises";
-import { fsyncDir } from "../durable.js";
+import { fsyncDir, syncPath } from "../durable.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import { Journal, type JournalOp } from "./journal.js";
@@ -178,19 +177,10 @@ export class JournaledWriter {
 }
 
 /** fdatasync one file; a file removed meanwhile has nothing left to sync. */
-export async function syncFile(file: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(file, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
-  }
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+export function syncFile(file: string): Promise<void> {
+  return syncPath(file, true).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "ENOENT") throw e;
+  });
 }
 
 /** Run `fn` over `items`, CHECKPOINT_PARALLEL at a time; rejects with the first failure. */
