@@ -133,7 +133,9 @@ export class Notifier implements WriteJournal {
       if (!this.link) return;
       // Writes through the registry were journalled already; anything else is queued here.
       if (this.outbox.generation(c.key) === undefined) this.outbox.mark(c.key);
-      if (this.nc) this.publish(this.nc, c.key);
+      // The change brings the JWT and its jti: nothing to look up or parse again.
+      if (this.nc && c.jwt !== undefined) this.send(this.nc, c.key, this.outbox.generation(c.key), c.jwt, c.jti);
+      else if (this.nc) this.publish(this.nc, c.key);
       else this.log.debug(`NATS not connected, notification for ${c.key.slice(0, 12)} deferred`);
       return;
     }
@@ -238,11 +240,11 @@ export class Notifier implements WriteJournal {
     );
   }
 
-  private send(nc: NatsConnection, key: string, gen: number | undefined, jwt: string): void {
+  private send(nc: NatsConnection, key: string, gen: number | undefined, jwt: string, jti = jtiOf(jwt)): void {
     try {
       nc.publish(updateSubject(key), jwt);
       this.sentCount++;
-      const record: NotificationRecord = { key, jti: jtiOf(jwt), sentAt: new Date(), confirmedAt: undefined };
+      const record: NotificationRecord = { key, jti, sentAt: new Date(), confirmedAt: undefined };
       this.recentLog.push(record);
       if (this.recentLog.length > RECENT_MAX) this.recentLog.shift();
       this.sentRecords.push(record);
