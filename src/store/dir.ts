@@ -2,7 +2,7 @@
  * Directory store: `<dir>/<KEY>.jwt`, or `<dir>/<last 2 chars>/<KEY>.jwt` when sharded, the layout
  * nats-server's resolvers and the Go account server share. Writes are atomic and durable.
  */
-import { close, existsSync, open, read, readFileSync } from "node:fs";
+import { close, existsSync, open, read, readFileSync, writeFile as writeFileCb } from "node:fs";
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { errorText } from "../errors.js";
@@ -49,6 +49,8 @@ export const BACKGROUND_LOAD_ABOVE = 5000;
 const PLAIN_KEY_RE = /^[A-Z2-7]+$/;
 /** A constant options object: readFileSync spends a third of its time copying a string option. */
 const READ_UTF8 = { encoding: "utf8", flag: "r" } as const;
+/** A new temp file, never an existing one. */
+const WRITE_NEW = { flag: "wx", mode: FILE_MODE } as const;
 
 export class DirStore extends IndexedStore implements JwtStore {
   readonly kind = "dir";
@@ -311,10 +313,8 @@ export class DirStore extends IndexedStore implements JwtStore {
       // The temp file is written while the journal record is made durable; the atomic rename
       // follows both. A temp write failing after the record is recorded as undone.
       const tmp = tempNameFor(file);
-      const written = writeFile(tmp, jwt, { flag: "wx", mode: FILE_MODE }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      // The callback API: the same system calls as fs/promises' FileHandle, ~35 µs less CPU each.
+      const written = new Promise<unknown>((resolve) => writeFileCb(tmp, jwt, WRITE_NEW, (err) => resolve(err ?? undefined)));
       const dropTemp = async (): Promise<void> => {
         await written;
         await unlink(tmp).catch(() => {});
