@@ -254,7 +254,11 @@ export class AccountRegistry {
       } catch (err) {
         throw new AccountServerError("LOAD_FAILED", { reason: errorText(err), cause: err });
       }
-      if (this.store.get(key) !== entry) continue;
+      if (this.store.get(key) !== entry) {
+        // Replaced while it was read: read the new one (a key rewritten without pause gives up).
+        if (attempt >= 4 * READ_ATTEMPTS) throw new AccountServerError("LOAD_FAILED", { reason: `${key} kept changing while it was read` });
+        continue;
+      }
       if (jwt !== undefined) {
         const v = this.viewOf(entry, jwt);
         this.cache.set(key, v, entry.size);

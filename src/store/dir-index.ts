@@ -5,15 +5,18 @@
 import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { isTempName } from "../durable.js";
-import { isPublicKey, peekClaims } from "../jwt/index.js";
+import { decodeAccountJwt, isPublicKey, peekClaims } from "../jwt/index.js";
 import { isJournalFile } from "./journal.js";
 import { digestOf } from "./types.js";
 
 export const JWT_SUFFIX = ".jwt";
 export const TOMBSTONE_SUFFIX = ".jwt.deleted";
 
-/** One JWT file as the index keeps it: key, digest, size, iat (-1: does not decode), exp, iss. */
-export type IndexRecord = [key: string, digest: string, size: number, iat: number, exp: number, iss: string];
+/**
+ * One JWT file as the index keeps it: key, digest, size, iat (-1: does not decode), exp, iss, and
+ * whether its signature holds (checked here, off the thread that answers GETs).
+ */
+export type IndexRecord = [key: string, digest: string, size: number, iat: number, exp: number, iss: string, signed: boolean];
 
 export interface IndexBatch {
   readonly records: IndexRecord[];
@@ -38,7 +41,14 @@ export function keyOfFile(name: string, suffix = JWT_SUFFIX): string | undefined
 /** The index record of one JWT's bytes. */
 export function recordOf(key: string, jwt: string): IndexRecord {
   const c = peekClaims(jwt);
-  return [key, digestOf(jwt), Buffer.byteLength(jwt), c ? c.iat : -1, c?.exp ?? 0, c?.iss ?? ""];
+  let signed = false;
+  try {
+    decodeAccountJwt(jwt);
+    signed = true;
+  } catch {
+    // logged when the JWT is first read for an answer
+  }
+  return [key, digestOf(jwt), Buffer.byteLength(jwt), c ? c.iat : -1, c?.exp ?? 0, c?.iss ?? "", signed];
 }
 
 /**
