@@ -8,7 +8,7 @@ import { stateDirOf, type StoreConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { DIR_MODE, fsyncDir, isTempName, writeFileDurable } from "../durable.js";
-import { EntryIndex, makeEntry, type JwtStore, type StoredJwt } from "./types.js";
+import { makeEntry, type JwtStore, type StoredJwt } from "./types.js";
 
 /** Our activation hash ids: unpadded base32 of a SHA-256 (52 characters). */
 export const ACTIVATION_HASH_RE = /^[A-Z2-7]{52}$/;
@@ -32,7 +32,7 @@ export class MemoryActivationStore implements ActivationStore {
   readonly kind = "memory";
   readonly description = "memory (activation tokens are not kept across restarts)";
   readonly writable: boolean;
-  private readonly index = new EntryIndex();
+  private readonly index = new Map<string, StoredJwt>();
 
   constructor(writable = true) {
     this.writable = writable;
@@ -50,7 +50,7 @@ export class MemoryActivationStore implements ActivationStore {
 
   async put(hash: string, jwt: string): Promise<StoredJwt> {
     const entry = makeEntry(hash, jwt);
-    this.index.set(entry);
+    this.index.set(entry.key, entry);
     return entry;
   }
 
@@ -68,7 +68,7 @@ export interface DirActivationStoreOptions {
 export class DirActivationStore implements ActivationStore {
   readonly kind = "dir";
   readonly writable: boolean;
-  private readonly index = new EntryIndex();
+  private readonly index = new Map<string, StoredJwt>();
   private readonly dir: string;
   private readonly log: Logger;
   private dirReady = false;
@@ -103,7 +103,7 @@ export class DirActivationStore implements ActivationStore {
         this.log.debug(`ignoring ${join(this.dir, name)}: not an activation file`);
         continue;
       }
-      this.index.set(makeEntry(hash, await readFile(join(this.dir, name), "utf8")));
+      this.index.set(hash, makeEntry(hash, await readFile(join(this.dir, name), "utf8")));
     }
   }
 
@@ -127,7 +127,7 @@ export class DirActivationStore implements ActivationStore {
     }
     await writeFileDurable(join(this.dir, `${hash}.jwt`), jwt);
     const entry = makeEntry(hash, jwt);
-    this.index.set(entry);
+    this.index.set(entry.key, entry);
     return entry;
   }
 

@@ -303,44 +303,6 @@ export class AccountIndex {
   }
 }
 
-/** In-memory index of tokens with their bodies (activation tokens). */
-export class EntryIndex {
-  private readonly map = new Map<string, StoredJwt>();
-  private readonly xor = Buffer.alloc(32);
-
-  get(key: string): StoredJwt | undefined {
-    return this.map.get(key);
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  entries(): IterableIterator<StoredJwt> {
-    return this.map.values();
-  }
-
-  set(entry: StoredJwt): void {
-    const old = this.map.get(entry.key);
-    if (old) xorInto(this.xor, old.hash);
-    xorInto(this.xor, entry.hash);
-    this.map.set(entry.key, entry);
-  }
-
-  delete(key: string): StoredJwt | undefined {
-    const old = this.map.get(key);
-    if (old) {
-      xorInto(this.xor, old.hash);
-      this.map.delete(key);
-    }
-    return old;
-  }
-
-  hash(): Buffer {
-    return Buffer.from(this.xor);
-  }
-}
-
 /** Where a change came from; used in logs, metrics and to pick the rules that apply. */
 export type ChangeSource =
   | "http"
