@@ -13,14 +13,13 @@ import { DirWatcher } from "./dir-watch.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, tempNameFor, writeFileDurable } from "../durable.js";
 import { inParallel, JournaledWriter, syncFile } from "./dir-journal.js";
 import { type JournalOp } from "./journal.js";
-import { indexDirectory, JWT_SUFFIX, keyOfFile, type IndexBatch } from "./dir-index.js";
+import { indexDirectory, JWT_SUFFIX, keyOfFile, recordOf, type IndexBatch, type IndexRecord } from "./dir-index.js";
 import type { IndexWorkerMessage } from "./dir-index-worker.js";
 import { startWorker } from "../workers.js";
 import type { Worker } from "node:worker_threads";
 import { IndexedStore } from "./indexed.js";
 import {
   AccountEntry,
-  accountEntry,
   intern,
   type EntryClaims,
   type ExternalChange,
@@ -52,6 +51,14 @@ const READ_UTF8 = { encoding: "utf8", flag: "r" } as const;
 /** A new temp file, never an existing one. */
 const WRITE_NEW = { flag: "wx", mode: FILE_MODE } as const;
 
+/** The index entry of an indexer record (the worker's and an on-demand read's alike). */
+function entryOf([key, digest, size, iat, exp, iss, signed]: IndexRecord): AccountEntry {
+  const entry = new AccountEntry(key, digest, size, iat < 0 ? undefined : iat, exp, intern(iss));
+  // A good signature is known for these bytes; a bad one is found again (and logged) on first read.
+  if (signed) entry.signature = "good";
+  return entry;
+}
+
 export class DirStore extends IndexedStore implements JwtStore {
   readonly kind = "dir";
   readonly writable: boolean;
@@ -64,6 +71,10 @@ export class DirStore extends IndexedStore implements JwtStore {
   private indexing: Promise<void> | undefined;
   /** Keys changed, or read on demand, while indexing: the indexer's record of them is stale. */
   private readonly touched = new Set<string>();
+  /** Set when open() resolved before the index was complete. */
+  private background = false;
+  /** Shard directories seen while indexing (a read-only store's watcher watches them). */
+  private readonly shardDirs = new Set<string>();
   /** Writable stores only: every change is durable here before it is acknowledged. */
   private readonly writer: JournaledWriter | undefined;
   /** Keys whose last change was replayed from the journal by open(). */
@@ -147,24 +158,16 @@ export class DirStore extends IndexedStore implements JwtStore {
     if (!this.writable) for (const d of this.shardDirs) this.knownDirs.add(d);
   }
 
-  /** Set when open() resolved before the index was complete. */
-  private background = false;
-  /** Shard directories seen while indexing (a read-only store's watcher watches them). */
-  private readonly shardDirs = new Set<string>();
-
   /**
    * Read every JWT file into the index on a worker thread (in this thread if none can start);
    * `progress` runs after each batch taken in.
    */
   private buildIndex(progress: () => void): Promise<void> {
     const take = (b: IndexBatch): void => {
-      for (const [key, digest, size, iat, exp, iss, signed] of b.records) {
-        if (this.touched.has(key)) continue;
-        if (!this.writable && this.opts.shard) this.shardDirs.add(dirname(this.pathOf(key)));
-        const entry = new AccountEntry(key, digest, size, iat < 0 ? undefined : iat, exp, intern(iss));
-        // A good signature is known for these bytes; a bad one is found again (and logged) on first read.
-        if (signed) entry.signature = "good";
-        this.index.set(entry);
+      for (const r of b.records) {
+        if (this.touched.has(r[0])) continue;
+        if (!this.writable && this.opts.shard) this.shardDirs.add(dirname(this.pathOf(r[0])));
+        this.index.set(entryOf(r));
       }
       for (const key of b.deleted) if (!this.touched.has(key)) this.deleted.add(key);
       for (const e of b.errors) this.log.error(e);
@@ -272,7 +275,7 @@ export class DirStore extends IndexedStore implements JwtStore {
       return undefined;
     }
     this.touched.add(key);
-    const entry = accountEntry(key, jwt);
+    const entry = entryOf(recordOf(key, jwt));
     this.index.set(entry);
     return entry;
   }
