@@ -28,6 +28,7 @@ import {
   type ExternalChange,
   type HistorySource,
   type JwtStore,
+  sameEntry,
   StoreConflictError,
   StoreOutcomeUnknownError,
   StoreUnavailableError,
@@ -207,7 +208,7 @@ export class AccountRegistry {
   view(key: string): AccountView | undefined {
     const v = this.cache.get(key);
     const e = this.store.get(key);
-    if (v !== undefined && v.entry === e) return v;
+    if (v !== undefined && sameEntry(v.entry, e)) return v;
     return e === undefined && this.systemAccount?.entry.key === key ? this.systemAccount : undefined;
   }
 
@@ -230,7 +231,7 @@ export class AccountRegistry {
   async body(entry: AccountEntry): Promise<string | undefined> {
     if (entry === this.systemAccount?.entry) return this.systemAccount.jwt;
     const v = this.cache.peek(entry.key);
-    if (v !== undefined && v.entry === entry) return v.jwt;
+    if (v !== undefined && sameEntry(v.entry, entry)) return v.jwt;
     return this.store.read(entry);
   }
 
@@ -254,7 +255,7 @@ export class AccountRegistry {
       } catch (err) {
         throw new AccountServerError("LOAD_FAILED", { reason: errorText(err), cause: err });
       }
-      if (this.store.get(key) !== entry) {
+      if (!sameEntry(this.store.get(key), entry)) {
         // Replaced while it was read: read the new one (a key rewritten without pause gives up).
         if (attempt >= 4 * READ_ATTEMPTS) throw new AccountServerError("LOAD_FAILED", { reason: `${key} kept changing while it was read` });
         continue;
@@ -278,9 +279,9 @@ export class AccountRegistry {
     if (entry.signature === "unchecked") {
       try {
         decodeAccountJwt(jwt);
-        entry.signature = "good";
+        this.store.checked(entry, "good");
       } catch (err) {
-        entry.signature = "bad";
+        this.store.checked(entry, "bad");
         this.log.error(`stored JWT for ${key} does not decode: ${errorText(err)}`);
       }
     }
@@ -355,14 +356,14 @@ export class AccountRegistry {
   /** Announce on the change feed what a lost compare-and-set brought in (made elsewhere). */
   private async emitRefreshed(key: string, previous: AccountEntry | undefined, known: string | undefined): Promise<void> {
     const entry = this.store.get(key);
-    if (entry === previous) return;
+    if (sameEntry(entry, previous)) return;
     if (!entry) {
       this.emit({ key, entry, jwt: undefined, previous, source: "cluster", jti: "", deleted: this.store.isDeleted(key) });
       return;
     }
     const jwt = known !== undefined && digestOf(known) === entry.digest ? known : await this.store.read(entry).catch(() => undefined);
     // Read again if the key moved on meanwhile: the next refresh announces that one.
-    if (jwt === undefined || this.store.get(key) !== entry) return;
+    if (jwt === undefined || !sameEntry(this.store.get(key), entry)) return;
     this.emit({ key, entry, jwt, previous, source: "cluster", jti: peekClaims(jwt)?.jti ?? "" });
   }
 
@@ -416,7 +417,7 @@ export class AccountRegistry {
         begun++;
       }
       let entry: AccountEntry;
-      const facts = { iat: d.iat, exp: d.exp, iss: d.iss, digest };
+      const facts = { iat: d.iat, exp: d.exp, iss: d.iss, digest, signed: true };
       try {
         entry =
           external && this.store.adopt
@@ -434,7 +435,6 @@ export class AccountRegistry {
         });
       }
       // Checked just now (signature and trust): the view is ready before anyone asks for it.
-      entry.signature = "good";
       this.cache.set(d.sub, { entry, jwt: d.token, etag: contentEtag(entry), exp: d.exp, valid: true }, entry.size);
       this.emit({ key: d.sub, entry, jwt: d.token, previous, source, jti: d.jti, ...(broadcast ? { broadcast } : {}) });
       return { changed: true, entry };
@@ -538,7 +538,7 @@ export class AccountRegistry {
   async remove(key: string, source: ChangeSource, expected?: AccountEntry): Promise<boolean> {
     return this.queue.run(key, async () => {
       const previous = this.store.get(key);
-      if (!previous || (expected !== undefined && previous !== expected)) return false;
+      if (!previous || (expected !== undefined && !sameEntry(previous, expected))) return false;
       await this.store.remove(key);
       this.emit({ key, entry: undefined, jwt: undefined, previous, source, jti: "" });
       return true;
@@ -547,7 +547,7 @@ export class AccountRegistry {
 
   private emit(change: AccountChange): void {
     // Exactly the changed key leaves the cache, unless what it holds is the new version already.
-    if (change.entry === undefined || this.cache.peek(change.key)?.entry !== change.entry) this.cache.delete(change.key);
+    if (change.entry === undefined || !sameEntry(this.cache.peek(change.key)?.entry, change.entry)) this.cache.delete(change.key);
     for (const l of this.listeners) {
       try {
         l(change);

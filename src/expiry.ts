@@ -5,7 +5,7 @@
 import type { AccountChange, AccountRegistry } from "./accounts.js";
 import { errorText } from "./errors.js";
 import type { Logger } from "./log.js";
-import type { AccountEntry } from "./store/index.js";
+import { type AccountEntry, sameEntry } from "./store/index.js";
 
 /** Sweep period when `store.cleanupinterval` is 0 (the legacy default). */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
@@ -154,7 +154,7 @@ export class ExpirySweeper {
     // Removals leave a stale item behind; it is dropped when it reaches the top or on compaction.
     if (c.entry) this.track(c.entry);
     if (this.heap.size > 2 * this.registry.store.size + 64) {
-      this.heap.filter((d) => this.registry.store.get(d.key) === d.entry);
+      this.heap.filter((d) => sameEntry(this.registry.store.get(d.key), d.entry));
     }
   }
 
@@ -184,7 +184,7 @@ export class ExpirySweeper {
     let removed = 0;
     for (let top = this.heap.peek(); top && top.at <= now && !this.stopped; top = this.heap.peek()) {
       this.heap.pop();
-      if (this.registry.store.get(top.key) !== top.entry) continue;
+      if (!sameEntry(this.registry.store.get(top.key), top.entry)) continue;
       const key = top.key.slice(0, 12);
       try {
         // Not announced: nats-servers expire accounts on their own timer.

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { AccountServerError } from "../errors.js";
 import { goQuote } from "../jwt/index.js";
-import type { AccountEntry } from "../store/index.js";
+import { type AccountEntry, sameEntry } from "../store/index.js";
 import type { RequestContext } from "./router.js";
 
 export interface PackRouteOptions {
@@ -68,7 +68,7 @@ export function packRoute(opts: PackRouteOptions) {
       const jwt = await opts.body(entry);
       if (jwt !== undefined) return `${entry.key}|${jwt}`;
       const next = opts.current(entry.key);
-      entry = next === entry ? undefined : next;
+      entry = sameEntry(next, entry) ? undefined : next;
     }
     return undefined;
   }

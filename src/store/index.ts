@@ -27,6 +27,7 @@ export {
   digestOf,
   contentId,
   makeEntry,
+  sameEntry,
   sha256,
   StoreConflictError,
   StoreOutcomeUnknownError,

@@ -2,7 +2,8 @@
  * The in-memory half every account store backend shares: the compact index with its incremental
  * hash, the tombstones, and reading a body back checked against the digest the index holds.
  */
-import { AccountIndex, accountEntry, digestOf, type AccountEntry, type EntryClaims } from "./types.js";
+import { AccountIndex } from "./account-index.js";
+import { accountEntry, digestOf, type AccountEntry, type EntryClaims } from "./types.js";
 
 export abstract class IndexedStore {
   protected readonly index = new AccountIndex();
@@ -40,6 +41,11 @@ export abstract class IndexedStore {
 
   held(_entry: AccountEntry): string | undefined {
     return undefined;
+  }
+
+  checked(entry: AccountEntry, signature: "good" | "bad"): void {
+    entry.signature = signature;
+    this.index.mark(entry, signature);
   }
 
   /** Serve `jwt` for `key` (a new version also lifts a deletion). */

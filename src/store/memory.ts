@@ -3,7 +3,7 @@
  * The only backend that holds the bodies themselves; nothing survives a restart.
  */
 import { ServedOnlyStore } from "./indexed.js";
-import type { AccountEntry, EntryClaims, JwtStore } from "./types.js";
+import { sameEntry, type AccountEntry, type EntryClaims, type JwtStore } from "./types.js";
 
 export class MemoryStore extends ServedOnlyStore implements JwtStore {
   readonly kind = "memory";
@@ -14,7 +14,7 @@ export class MemoryStore extends ServedOnlyStore implements JwtStore {
   async open(): Promise<void> {}
 
   override held(entry: AccountEntry): string | undefined {
-    return this.index.get(entry.key) === entry ? this.bodies.get(entry.key) : undefined;
+    return sameEntry(this.index.get(entry.key), entry) ? this.bodies.get(entry.key) : undefined;
   }
 
   protected async readBody(entry: AccountEntry): Promise<string | undefined> {

@@ -78,8 +78,8 @@ export class StoreUnavailableError extends Error {
 
 /**
  * What the index keeps of one stored account JWT: what routing, ordering, expiry and pack sync
- * need, never the body (JwtStore.read). Immutable but for `signature`: a change replaces the
- * object, so `===` tells whether an entry is still the one served.
+ * need, never the body (JwtStore.read). The index hands out a new object on each look-up: two
+ * are the same version when sameEntry() says so (their stamps match), never by `===`.
  */
 export class AccountEntry {
   /**
@@ -87,6 +87,8 @@ export class AccountEntry {
    * found on disk is checked when first read). A cache bit: the bytes behind it never change.
    */
   signature: "unchecked" | "good" | "bad" = "unchecked";
+  /** Set by the index when it stores the entry: every stored version has its own (0 = never stored). */
+  stamp = 0;
   readonly key: string;
   /** SHA-256 of the stored bytes, one character per byte (a Buffer each costs ~150 bytes more). */
   readonly digest: string;
@@ -109,6 +111,11 @@ export class AccountEntry {
   }
 }
 
+/** Whether `a` and `b` are the same stored version of an account (or both absent). */
+export function sameEntry(a: AccountEntry | undefined, b: AccountEntry | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.stamp !== 0 && a.stamp === b.stamp);
+}
+
 /** What an entry keeps, when the caller knows it already (the write path decoded and hashed the JWT). */
 export interface EntryClaims {
   readonly iat: number;
@@ -116,6 +123,8 @@ export interface EntryClaims {
   readonly iss: string;
   /** digestOf(jwt) */
   readonly digest?: string;
+  /** The signature was checked (the write path checks it before storing). */
+  readonly signed?: boolean;
 }
 
 const issuers = new Map<string, string>();
@@ -139,7 +148,9 @@ export function digestOf(text: string): string {
 /** The index entry for `jwt` stored under `key`; `claims` saves parsing the payload again. */
 export function accountEntry(key: string, jwt: string, claims?: EntryClaims): AccountEntry {
   const c = claims ?? peekClaims(jwt);
-  return new AccountEntry(key, claims?.digest ?? digestOf(jwt), Buffer.byteLength(jwt), c?.iat, c?.exp ?? 0, c ? intern(c.iss) : "");
+  const entry = new AccountEntry(key, claims?.digest ?? digestOf(jwt), Buffer.byteLength(jwt), c?.iat, c?.exp ?? 0, c ? intern(c.iss) : "");
+  if (claims?.signed) entry.signature = "good";
+  return entry;
 }
 
 export interface JwtStore {
@@ -159,6 +170,8 @@ export interface JwtStore {
   read(entry: AccountEntry): Promise<string | undefined>;
   /** The body of `entry` when the backend holds it in memory (the memory store only). */
   held(entry: AccountEntry): string | undefined;
+  /** Record what checking the signature of `entry` found, so it is checked once per version. */
+  checked(entry: AccountEntry, signature: "good" | "bad"): void;
   entries(): IterableIterator<AccountEntry>;
   readonly size: number;
   /** XOR of the SHA-256 of every entry (all zeros when empty), kept incrementally. */
@@ -258,49 +271,6 @@ export function contentEtag(entry: StoredJwt | AccountEntry): string {
 /** XOR `b` into `acc` in place (adding and removing an entry are the same operation). */
 export function xorInto(acc: Buffer, b: Buffer): void {
   for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ b[i]!;
-}
-
-/** XOR a digest string into `acc` in place. */
-function xorDigest(acc: Buffer, digest: string): void {
-  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! ^ digest.charCodeAt(i);
-}
-
-/** The account index with its incremental hash (XOR of every entry's SHA-256); every backend's core. */
-export class AccountIndex {
-  private readonly map = new Map<string, AccountEntry>();
-  private readonly xor = Buffer.alloc(32);
-
-  get(key: string): AccountEntry | undefined {
-    return this.map.get(key);
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  entries(): IterableIterator<AccountEntry> {
-    return this.map.values();
-  }
-
-  set(entry: AccountEntry): void {
-    const old = this.map.get(entry.key);
-    if (old) xorDigest(this.xor, old.digest);
-    xorDigest(this.xor, entry.digest);
-    this.map.set(entry.key, entry);
-  }
-
-  delete(key: string): AccountEntry | undefined {
-    const old = this.map.get(key);
-    if (old) {
-      xorDigest(this.xor, old.digest);
-      this.map.delete(key);
-    }
-    return old;
-  }
-
-  hash(): Buffer {
-    return Buffer.from(this.xor);
-  }
 }
 
 /** Where a change came from; used in logs, metrics and to pick the rules that apply. */

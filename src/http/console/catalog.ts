@@ -3,7 +3,7 @@
  * kept current from the change feed, so search and paging over 100,000 accounts stay cheap.
  */
 import type { AccountRegistry } from "../../accounts.js";
-import type { AccountEntry } from "../../store/index.js";
+import { type AccountEntry, sameEntry } from "../../store/index.js";
 
 export interface AccountSummary {
   readonly key: string;
@@ -175,7 +175,7 @@ export class AccountCatalog {
   /** Insert, move or drop the summary of `key`, now stored as `entry` (`jwt` its body). */
   private refresh(key: string, entry: AccountEntry | undefined, jwt: string | undefined): void {
     // Read before a later change was applied: that change's own refresh is the one to keep.
-    if (this.registry.store.get(key) !== entry) return;
+    if (!sameEntry(this.registry.store.get(key), entry)) return;
     const old = this.byKey.get(key);
     if (old) {
       this.sorted.splice(this.position(old.hay), 1);
