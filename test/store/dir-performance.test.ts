@@ -5,11 +5,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodePublicKey } from "../../src/jwt/index.js";
 import { createLogger } from "../../src/log.js";
-import { DirStore } from "../../src/store/dir.js";
+import { DirStore, ReadPolicy } from "../../src/store/dir.js";
 import { tempDir } from "../helpers/processes.js";
 import { storedJwt } from "../helpers/stored.js";
 
@@ -118,4 +118,53 @@ describe("store - directory loaded in the background", () => {
     assert.equal(ro.loading, undefined);
     assert.equal(ro.size, 20);
   });
+});
+
+describe("store - directory reads on the event loop while they are fast", () => {
+  it("backs off to thread-pool reads after slow reads in a row, and tries again later", () => {
+    let t = 0;
+    const policy = new ReadPolicy(() => t);
+    const read = (ms: number): void => policy.timed(() => void (t += ms));
+    assert.ok(policy.sync());
+    read(0.2);
+    read(ReadPolicy.SLOW_READ_MS + 1); // one slow read: the thread was preempted, not the disk
+    read(0.2);
+    assert.ok(policy.sync());
+    read(ReadPolicy.SLOW_READ_MS + 1);
+    read(ReadPolicy.SLOW_READ_MS + 1);
+    assert.ok(!policy.sync());
+    t += ReadPolicy.BACK_OFF_MS - 1;
+    assert.ok(!policy.sync());
+    t += 1;
+    assert.ok(policy.sync());
+    // A read that throws is timed all the same.
+    assert.throws(() => policy.timed(() => ((t += 5), assert.fail("gone"))));
+    assert.throws(() => policy.timed(() => ((t += 5), assert.fail("gone"))));
+    assert.ok(!policy.sync());
+  });
+
+  for (const [name, step] of [["fast reads (on the loop)", 0], ["slow reads (thread pool after two)", 3]] as const) {
+    it(`serves exactly what the index describes with ${name}`, async () => {
+      const { dir, files } = writeStore(6);
+      let t = 0;
+      const s = new DirStore({ dir, shard: true, readonly: false, clock: () => (t += step) });
+      await s.open();
+      const [a, b, c, ...others] = [...files.keys()];
+      const rest = others.map((k) => [k, files.get(k)!] as const);
+      const big = newKey();
+      const bigJwt = "x".repeat(200_000);
+      await s.put(big, bigJwt);
+      for (const [k, jwt] of rest) assert.equal(await storedJwt(s, k), jwt);
+      assert.equal(await storedJwt(s, big), bigJwt);
+      const path = (k: string): string => join(dir, k!.slice(-2), `${k}.jwt`);
+      // Changed behind the index's back: longer, same length, gone. None is served as the entry.
+      writeFileSync(path(a!), files.get(a!)! + "more");
+      writeFileSync(path(b!), files.get(b!)!.replace(/^jwt/, "JWT"));
+      rmSync(path(c!));
+      for (const k of [a!, b!, c!]) assert.equal(await storedJwt(s, k), undefined);
+      writeFileSync(path(big), bigJwt.slice(1) + "y");
+      assert.equal(await storedJwt(s, big), undefined);
+      await s.close();
+    });
+  }
 });
