@@ -41,7 +41,15 @@ export interface LoggerOptions {
   readonly pid?: number;
   /** Whether the sink is a terminal; colours are only used on one. */
   readonly isTTY?: boolean;
+  /** Bytes written but not yet taken by the reader (default: stderr's queue; 0 with `write`). */
+  readonly backlog?: () => number;
 }
+
+/**
+ * Lines are dropped (and counted) while this much output waits for its reader: a stalled log
+ * reader must not turn a flood of lines into unbounded memory (a pipe nobody drains).
+ */
+export const MAX_LOG_BACKLOG = 4 * 1024 * 1024;
 
 const LABELS: Record<Level, string> = {
   info: "[INF]",
@@ -85,12 +93,27 @@ export function formatTimestamp(micros: bigint): string {
 
 export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
+  const backlog = opts.backlog ?? (opts.write ? () => 0 : () => process.stderr.writableLength);
+  let dropped = 0;
   const now = opts.nowMicros ?? wallMicros;
   const pid = opts.pid ?? process.pid;
   const colors = cfg.colors && (opts.isTTY ?? process.stderr.isTTY === true);
   const prefix = cfg.pid ? `[${pid}] ` : "";
 
   const emit = (level: Level, msg: string, fields?: LogFields): void => {
+    if (backlog() > MAX_LOG_BACKLOG) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0) {
+      const n = dropped;
+      dropped = 0;
+      format("warn", `${n} log line(s) dropped: the log output was not read fast enough`);
+    }
+    format(level, msg, fields);
+  };
+
+  const format = (level: Level, msg: string, fields?: LogFields): void => {
     if (cfg.json) {
       const rec: Record<string, unknown> = { level, msg };
       if (fields) {

@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, formatTimestamp, limitRepeats, unixDate } from "../src/log.js";
+import { createLogger, formatTimestamp, limitRepeats, MAX_LOG_BACKLOG, unixDate } from "../src/log.js";
 import { peekClaims } from "../src/jwt/index.js";
 import { accountJwt, createAccount, makeOperator } from "./helpers/fixtures.js";
 import { startServer } from "./helpers/server.js";
@@ -189,5 +189,23 @@ describe("log - a flood of GET misses on a running server", () => {
     } finally {
       await t.stop();
     }
+  });
+});
+
+describe("log - a reader that does not keep up", () => {
+  it("drops lines while the backlog is over the bound, then says how many", () => {
+    const lines: string[] = [];
+    let backlog = 0;
+    const log = createLogger(base, { write: (l) => lines.push(l), nowMicros: () => at, backlog: () => backlog });
+    log.info("one");
+    backlog = MAX_LOG_BACKLOG + 1;
+    for (let i = 0; i < 1000; i++) log.error(`flood ${i}`);
+    assert.equal(lines.length, 1);
+    backlog = 0;
+    log.info("two");
+    assert.deepEqual(lines.slice(1), [
+      "2019/05/31 18:00:26.327583 [WRN] 1000 log line(s) dropped: the log output was not read fast enough\n",
+      "2019/05/31 18:00:26.327583 [INF] two\n",
+    ]);
   });
 });
