@@ -3,7 +3,7 @@
  * servers, a nats-server 2.9.10; and how the CLI takes a store cache size, if it has one.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Child, freePort } from "./procs.js";
 import type { OperatorSet } from "./identity.js";
@@ -57,6 +57,13 @@ export function trustFiles(env: BenchEnv, op = env.op, dir = env.work): { opFile
   return { opFile, sysFile };
 }
 
+/** The node flags the launcher's first line gives (`#!/usr/bin/env -S node <flags>`): runs measure what users run. */
+export function launcherFlags(root: string): string[] {
+  const first = readFileSync(join(root, "bin/nats-account-server.js"), "utf8").split("\n", 1)[0]!;
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 export async function startOurs(env: BenchEnv, o: OurServerOptions = {}): Promise<OurServer> {
   const dir = join(env.work, `ours-${++seq}`);
   mkdirSync(dir, { recursive: true });
@@ -74,7 +81,7 @@ export async function startOurs(env: BenchEnv, o: OurServerOptions = {}): Promis
   writeFileSync(confFile, conf + "\n");
   // BENCH_PROFILE_DIR=<dir>: write a V8 CPU profile of each of our server runs there.
   const profile = process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", `--cpu-prof-dir=${process.env["BENCH_PROFILE_DIR"]}`] : [];
-  const proc = new Child(process.execPath, [...profile, ...(o.nodeArgs ?? []), join(env.root, "bin/nats-account-server.js"), "-c", confFile, ...(o.cliArgs ?? [])], {
+  const proc = new Child(process.execPath, [...launcherFlags(env.root), ...profile, ...(o.nodeArgs ?? []), join(env.root, "bin/nats-account-server.js"), "-c", confFile, ...(o.cliArgs ?? [])], {
     cpu: env.serverCpu,
     cwd: dir,
     logFile: join(dir, "server.log"),
