@@ -121,7 +121,7 @@ export const USAGE: string = [
   "Log lines of GET misses are rate-limited: per kind, 10 in full per 10 s, then one line with",
   "the count of those suppressed.",
   "",
-  "Memory: every store keeps a compact index of every account (~230 bytes each) and a bounded",
+  "Memory: every store keeps a compact index of every account (~130 bytes each, off the heap) and a bounded",
   "cache of ready-to-serve JWTs, store.cache in the configuration file (default 16MB, 0 caches",
   "nothing); an account not cached is read once from the store when asked for, then cached.",
   "",
