@@ -130,17 +130,19 @@ export function createApp(opts: HttpAppOptions): RequestListener {
 
   return function handleRequest(req, res) {
     if (log.traceEnabled) log.trace(`${req.socket.remoteAddress}: ${req.method} ${req.url}`);
-    if (metrics) {
-      const t0 = process.hrtime.bigint();
-      res.once("finish", () => {
-        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        metrics.request(router.templateOf(req.url ?? "/"), req.method ?? "GET", res.statusCode, seconds);
-      });
-    }
+    const t0 = metrics ? process.hrtime.bigint() : 0n;
     router.handle(req, res, (err, ctx) => {
       if (metrics && req.method === "POST" && isAccountServerError(err)) metrics.refusal("http", err.code);
       sendError(req, res, err, log, ctx.params["key"] ?? "", ctx.json, ctx.logFields);
     });
+    if (!metrics) return;
+    const record = (): void => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      metrics.request(router.templateOf(req.url ?? "/"), req.method ?? "GET", res.statusCode, seconds);
+    };
+    // Answered already (the fast paths, most errors): counted now, without a listener per request.
+    if (res.writableEnded) record();
+    else res.once("finish", record);
   };
 }
 
