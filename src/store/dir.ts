@@ -343,8 +343,8 @@ export class DirStore extends IndexedStore implements JwtStore {
    * Open, one read of the size the index knows (plus a byte, so a longer file shows), close. A
    * small file is read on the event loop while such reads stay fast (the page cache serves them,
    * as nginx reads static files): three thread-pool trips cost a cold GET about 35-60 µs of CPU,
-   * a read from the page cache ~12 µs. A slow one (the disk was hit) sends reads through the
-   * thread pool for a while, so a slow disk stalls the loop at most once per back-off.
+   * a read from the page cache ~12 µs. Slow ones (the disk is being hit) send reads through the
+   * thread pool for a while (ReadPolicy), so a slow disk stalls the loop for two reads per back-off.
    */
   protected readBody(entry: AccountEntry): Promise<string | undefined> {
     const path = this.pathOf(entry.key);
