@@ -129,19 +129,24 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
     write(`${prefix}${time}${label} ${msg}\n`);
   };
 
+  return leveled(emit, cfg.debug, cfg.trace);
+}
+
+/** A Logger whose every level goes to `emit`; debug and trace lines only when enabled. */
+function leveled(emit: (level: Level, msg: string, fields?: LogFields) => void, debugEnabled: boolean, traceEnabled: boolean): Logger {
   return {
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     fatal: (m, f) => emit("fatal", m, f),
     debug: (m, f) => {
-      if (cfg.debug) emit("debug", m, f);
+      if (debugEnabled) emit("debug", m, f);
     },
     trace: (m, f) => {
-      if (cfg.trace) emit("trace", m, f);
+      if (traceEnabled) emit("trace", m, f);
     },
-    debugEnabled: cfg.debug,
-    traceEnabled: cfg.trace,
+    debugEnabled,
+    traceEnabled,
   };
 }
 
@@ -223,18 +228,7 @@ export function limitRepeats(log: Logger, o: RepeatLimit): LimitedLogger {
   };
 
   return {
-    info: (m, f) => limited("info", m, f),
-    warn: (m, f) => limited("warn", m, f),
-    error: (m, f) => limited("error", m, f),
-    fatal: (m, f) => limited("fatal", m, f),
-    debug: (m, f) => {
-      if (log.debugEnabled) limited("debug", m, f);
-    },
-    trace: (m, f) => {
-      if (log.traceEnabled) limited("trace", m, f);
-    },
-    debugEnabled: log.debugEnabled,
-    traceEnabled: log.traceEnabled,
+    ...leveled(limited, log.debugEnabled, log.traceEnabled),
     flush: () => {
       for (const [kind, w] of [...windows]) close(kind, w);
     },
